@@ -1,0 +1,129 @@
+"""Build the runner, loaders, hooks and (distributed) model wrapper, then train."""
+import os.path as osp
+import random
+
+import numpy as np
+import torch
+from mmcv.parallel import MMDataParallel, MMDistributedDataParallel
+from mmcv.runner import Fp16OptimizerHook, OptimizerHook, build_optimizer, build_runner
+from mmdet.datasets import build_dataset, replace_ImageToTensor
+from mmdet.utils import get_root_logger
+
+from ssod.apis.dist_env import local_rank
+from ssod.datasets.builder import build_dataloader
+from ssod.utils.dist_utils import broadcast_object, get_world_size
+from ssod.utils.hooks.evaluation import DetEvalHook
+
+
+def init_random_seed(seed=None) -> int:
+    """``seed``, or a random one drawn on rank 0 and shared with every rank."""
+    if seed is not None:
+        return int(seed)
+    return broadcast_object(int(np.random.randint(2**31)))
+
+
+def set_random_seed(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def wrap_model(model, cfg, distributed: bool):
+    """Put the detector on its device and wrap it for mmcv's runner (DDP on GPU or gloo CPU)."""
+    find_unused = cfg.get("find_unused_parameters", False)
+    if torch.cuda.is_available():
+        if distributed:
+            return MMDistributedDataParallel(model.cuda(), device_ids=[torch.cuda.current_device()],
+                                             broadcast_buffers=False, find_unused_parameters=find_unused)
+        return MMDataParallel(model.cuda(), device_ids=[0])
+    if distributed:
+        return MMDistributedDataParallel(model, device_ids=None, broadcast_buffers=False,
+                                         find_unused_parameters=find_unused)
+    return MMDataParallel(model, device_ids=None)
+
+
+def _optimizer_hook(cfg, distributed):
+    optimizer_config = cfg.get("optimizer_config") or {}
+    if cfg.get("fp16") is None:
+        if "type" in optimizer_config:
+            return optimizer_config
+        return OptimizerHook(**optimizer_config)
+    if not torch.cuda.is_available():
+        raise RuntimeError("fp16 training needs a CUDA device; remove `fp16` from the config to train on CPU")
+    return Fp16OptimizerHook(**optimizer_config, **cfg.fp16, distributed=distributed)
+
+
+def build_train_loaders(datasets, cfg, distributed: bool):
+    data = cfg.data
+    sampler_cfg = data.get("sampler", {}).get("train")
+    return [
+        build_dataloader(
+            dataset,
+            data.samples_per_gpu,
+            data.workers_per_gpu,
+            num_gpus=1,
+            dist=distributed,
+            seed=cfg.seed,
+            runner_type=cfg.runner["type"],
+            persistent_workers=data.get("persistent_workers", False),
+            sampler_cfg=sampler_cfg,
+        )
+        for dataset in datasets
+    ]
+
+
+def build_eval_hook(cfg, distributed: bool):
+    val_cfg = cfg.data.val.copy()
+    if cfg.data.get("val_samples_per_gpu", 1) > 1:
+        val_cfg.pipeline = replace_ImageToTensor(val_cfg.pipeline)
+    val_dataset = build_dataset(val_cfg, dict(test_mode=True))
+    val_loader = build_dataloader(
+        val_dataset,
+        samples_per_gpu=cfg.data.get("val_samples_per_gpu", 1),
+        workers_per_gpu=cfg.data.workers_per_gpu,
+        dist=distributed,
+        shuffle=False,
+    )
+    eval_cfg = dict(cfg.get("evaluation", {}))
+    eval_cfg.pop("type", None)
+    return DetEvalHook(val_loader, **eval_cfg)
+
+
+def train_detector(model, dataset, cfg, distributed=False, validate=True, timestamp=None, meta=None):
+    """Train ``model`` on ``dataset`` (one dataset or a list) with an mmcv runner."""
+    logger = get_root_logger(log_level=cfg.get("log_level", "INFO"))
+    datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
+    if cfg.runner["type"] != "IterBasedRunner":
+        raise ValueError(f"ssod trains with IterBasedRunner, got runner type {cfg.runner['type']!r}")
+    loaders = build_train_loaders(datasets, cfg, distributed)
+    model = wrap_model(model, cfg, distributed)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    runner = build_runner(cfg.runner, default_args=dict(
+        model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
+    runner.timestamp = timestamp
+    runner.register_training_hooks(
+        cfg.lr_config,
+        _optimizer_hook(cfg, distributed),
+        cfg.checkpoint_config,
+        cfg.log_config,
+        cfg.get("momentum_config"),
+        custom_hooks_config=cfg.get("custom_hooks"),
+    )
+    if validate:
+        runner.register_hook(build_eval_hook(cfg, distributed), priority="LOW")
+    logger.info(f"training on {get_world_size()} process(es), device "
+                f"{'cuda:%d' % local_rank() if torch.cuda.is_available() else 'cpu'}")
+    resume_from = cfg.get("resume_from")
+    if resume_from is None and cfg.get("auto_resume"):
+        latest = osp.join(cfg.work_dir, "latest.pth")
+        resume_from = latest if osp.exists(latest) else None
+    if resume_from:
+        runner.resume(resume_from, map_location="cpu")
+    elif cfg.get("load_from"):
+        runner.load_checkpoint(cfg.load_from, map_location="cpu")
+    runner.run(loaders, cfg.workflow)
+    return runner

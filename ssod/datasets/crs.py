@@ -1,0 +1,226 @@
+"""Repeat factors for Class-rebalancing Sampling (CrS, spec E.4) and labeled-side RFS (E.5).
+
+Pure numpy functions, vectorised over all boxes of all images, plus the labeled-set class
+statistics (``L_c`` and ``N_L`` of E.4) computed from the labeled annotation JSON.
+"""
+import hashlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+# Added to the CrS frequency denominator, as upstream (spec E.4).
+FREQ_DENOMINATOR_EPS = 0.01
+
+
+def _flatten_per_image(per_image_arrays, dtype, name):
+    """Concatenate a list of 1-D arrays; return (values, lengths)."""
+    lengths = np.fromiter((len(a) for a in per_image_arrays), dtype=np.int64,
+                          count=len(per_image_arrays))
+    if lengths.sum() == 0:
+        return np.zeros(0, dtype=dtype), lengths
+    values = np.concatenate([np.asarray(a, dtype=dtype).reshape(-1) for a in per_image_arrays])
+    if len(values) != lengths.sum():
+        raise ValueError(f"{name}: every per-image entry must be a 1-D array")
+    return values, lengths
+
+
+def crs_repeat_factors(pseudo_labels, pseudo_margins, labeled_image_counts, num_labeled,
+                       lambd) -> np.ndarray:
+    """CrS repeat count per unlabeled image (spec E.4), as an int64 array.
+
+    ``pseudo_labels[i]`` / ``pseudo_margins[i]``: 1-D arrays (possibly empty) of contiguous
+    class labels and margins ``score - thr`` of image i's pseudo boxes.
+    ``labeled_image_counts``: ``L_c``, labeled images containing class c (length C);
+    ``num_labeled``: ``N_L``. With ``U_c`` = images whose pseudo label set contains c and ``N_U``
+    = images with at least one pseudo box::
+
+        f_c = (L_c + U_c) / (N_U + 0.01 + N_L);  r_c = max(1, sqrt(lambd / f_c))
+        repeats_i = ceil(max(1, max_b r_{c_b} * m_b))      (1 for an image without boxes)
+
+    The margin is used raw (upstream's released choice, H.25), which caps the repeat at
+    ``ceil(0.5 * r_c)`` for a threshold floor of 0.5. A class with ``f_c = 0`` has no pseudo box,
+    so its ``r_c`` is never used; it is set to 1 so that no inf/NaN can arise.
+    """
+    if len(pseudo_labels) != len(pseudo_margins):
+        raise ValueError(f"pseudo_labels has {len(pseudo_labels)} images but pseudo_margins has "
+                         f"{len(pseudo_margins)}")
+    if not (np.isfinite(lambd) and lambd >= 0):
+        raise ValueError(f"lambd must be finite and >= 0, got {lambd}")
+    labeled_image_counts = np.asarray(labeled_image_counts, dtype=np.float64)
+    if labeled_image_counts.ndim != 1 or (labeled_image_counts < 0).any():
+        raise ValueError("labeled_image_counts must be a 1-D array of non-negative counts")
+    if num_labeled < 0:
+        raise ValueError(f"num_labeled must be >= 0, got {num_labeled}")
+    num_classes = len(labeled_image_counts)
+
+    labels, lengths = _flatten_per_image(pseudo_labels, np.int64, "pseudo_labels")
+    margins, margin_lengths = _flatten_per_image(pseudo_margins, np.float64, "pseudo_margins")
+    mismatch = np.flatnonzero(lengths != margin_lengths)
+    if len(mismatch):
+        i = mismatch[0]
+        raise ValueError(f"image {i}: {lengths[i]} pseudo labels but {margin_lengths[i]} margins")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(f"pseudo label {bad} outside [0, {num_classes})")
+    if not np.isfinite(margins).all():
+        raise ValueError("pseudo_margins contain a non-finite value")
+
+    num_images = len(lengths)
+    image_index = np.repeat(np.arange(num_images, dtype=np.int64), lengths)
+    image_class_pairs = np.unique(image_index * num_classes + labels)
+    images_per_class = np.bincount(image_class_pairs % num_classes, minlength=num_classes)
+    has_boxes = lengths > 0
+    num_pseudo_images = int(has_boxes.sum())
+
+    freq = (labeled_image_counts + images_per_class) / (
+        num_pseudo_images + FREQ_DENOMINATOR_EPS + num_labeled)
+    class_repeat = np.ones(num_classes, dtype=np.float64)
+    seen = freq > 0
+    class_repeat[seen] = np.maximum(1.0, np.sqrt(lambd / freq[seen]))
+
+    repeats = np.ones(num_images, dtype=np.int64)
+    if num_pseudo_images:
+        box_factor = class_repeat[labels] * margins
+        starts = (np.cumsum(lengths) - lengths)[has_boxes]
+        image_factor = np.maximum.reduceat(box_factor, starts)
+        repeats[has_boxes] = np.ceil(np.maximum(1.0, image_factor)).astype(np.int64)
+    return repeats
+
+
+def rfs_repeat_factors(image_category_sets, oversample_thr) -> np.ndarray:
+    """LVIS repeat-factor sampling counts for the labeled images (spec E.5), int64.
+
+    ``image_category_sets[i]``: the category ids of image i (any hashable ints; duplicates
+    allowed). ``f_c`` = fraction of all images containing c, ``r_c = max(1, sqrt(t / f_c))``,
+    ``repeats_i = ceil(max_{c in image i} r_c)``, 1 for an image without categories.
+    """
+    if oversample_thr < 0:
+        raise ValueError(f"oversample_thr must be >= 0, got {oversample_thr}")
+    num_images = len(image_category_sets)
+    per_image = [np.unique(np.asarray(list(c), dtype=np.int64)) for c in image_category_sets]
+    categories, lengths = _flatten_per_image(per_image, np.int64, "image_category_sets")
+    repeats = np.ones(num_images, dtype=np.int64)
+    if len(categories) == 0:
+        return repeats
+    _, class_index = np.unique(categories, return_inverse=True)
+    freq = np.bincount(class_index) / num_images
+    class_repeat = np.maximum(1.0, np.sqrt(oversample_thr / freq))
+    has_categories = lengths > 0
+    starts = (np.cumsum(lengths) - lengths)[has_categories]
+    image_repeat = np.maximum.reduceat(class_repeat[class_index], starts)
+    repeats[has_categories] = np.ceil(image_repeat).astype(np.int64)
+    return repeats
+
+
+def _contiguous_labels(categories, classes, ann_file):
+    """Map category id -> contiguous label (sorted ids, or the order of ``classes`` names)."""
+    if classes is None:
+        return {cat_id: label for label, cat_id in enumerate(sorted(c["id"] for c in categories))}
+    ids_by_name = {}
+    for cat in categories:
+        ids_by_name.setdefault(cat["name"], []).append(cat["id"])
+    mapping = {}
+    for label, name in enumerate(classes):
+        ids = ids_by_name.get(name)
+        if not ids:
+            raise ValueError(f"{ann_file}: class {name!r} is not among its categories")
+        if len(ids) > 1:
+            raise ValueError(f"{ann_file}: class name {name!r} matches category ids {ids}")
+        mapping[ids[0]] = label
+    return mapping
+
+
+def _count_labeled_images(ann_file, classes, include_crowd):
+    with open(ann_file) as f:
+        data = json.load(f)
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise ValueError(f"{ann_file}: missing top-level key {key!r}")
+    cat2label = _contiguous_labels(data["categories"], classes, ann_file)
+    image_ids = {img["id"] for img in data["images"]}
+    pairs = set()
+    for ann in data["annotations"]:
+        if ann["image_id"] not in image_ids:
+            raise ValueError(f"{ann_file}: annotation {ann.get('id')} refers to unknown image id "
+                             f"{ann['image_id']}")
+        label = cat2label.get(ann["category_id"])
+        if label is None or ann.get("ignore", False):
+            continue
+        if ann.get("iscrowd", 0) and not include_crowd:
+            continue
+        pairs.add((ann["image_id"], label))
+    counts = np.zeros(len(cat2label), dtype=np.int64)
+    for _, label in pairs:
+        counts[label] += 1
+    num_images = len({image_id for image_id, _ in pairs})
+    return counts, num_images
+
+
+def _stats_cache_path(cache_dir, ann_file, classes, include_crowd):
+    key = json.dumps([os.path.abspath(ann_file), classes, include_crowd])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return os.path.join(cache_dir, f"labeled_stats_{digest}.json")
+
+
+def _file_signature(ann_file):
+    stat = os.stat(ann_file)
+    return {"ann_file": os.path.abspath(ann_file), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read_stats_cache(cache_file, signature):
+    with open(cache_file) as f:
+        try:
+            cached = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{cache_file}: corrupt labeled-statistics cache ({err}); "
+                             "delete it to recompute") from err
+    if cached.get("signature") != signature:
+        return None
+    return np.asarray(cached["image_counts"], dtype=np.int64), int(cached["num_images"])
+
+
+def _write_stats_cache(cache_file, signature, counts, num_images):
+    os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+    payload = {"signature": signature, "image_counts": counts.tolist(), "num_images": num_images}
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache_file), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f)
+        os.replace(tmp, cache_file)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def labeled_class_statistics(ann_file, classes=None, cache_dir=None, include_crowd=False):
+    """Per-class labeled image counts ``L_c`` and labeled image count ``N_L`` (spec E.4).
+
+    Reads a COCO/LVIS-format annotation JSON. Contiguous label = position of the category id
+    among the sorted category ids, or position of the category name in ``classes``
+    (categories not in ``classes`` are skipped). ``L_c`` counts images with at least one
+    annotation of class c; ``N_L`` counts images with at least one counted annotation, as
+    mmdet's ``filter_empty_gt`` keeps them (its min-size filter is not applied).
+    Annotations flagged ``ignore`` never count. Crowd annotations (``iscrowd=1``) count only
+    with ``include_crowd=True``: by default a class counts as present only where it is a
+    training target, unlike upstream's category lists (spec H.29).
+
+    With ``cache_dir`` the result is cached in a small JSON file there, valid while the
+    annotation file's path, size and mtime are unchanged.
+    Returns ``(np.ndarray[int64] of length C, int)``.
+    """
+    if not os.path.isfile(ann_file):
+        raise FileNotFoundError(f"labeled annotation file not found: {ann_file}")
+    classes = list(classes) if classes is not None else None
+    if cache_dir is None:
+        return _count_labeled_images(ann_file, classes, include_crowd)
+    cache_file = _stats_cache_path(cache_dir, ann_file, classes, include_crowd)
+    signature = _file_signature(ann_file)
+    if os.path.isfile(cache_file):
+        cached = _read_stats_cache(cache_file, signature)
+        if cached is not None:
+            return cached
+    counts, num_images = _count_labeled_images(ann_file, classes, include_crowd)
+    _write_stats_cache(cache_file, signature, counts, num_images)
+    return counts, num_images
