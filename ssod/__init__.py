@@ -1,2 +1,12 @@
-"""ssod: class-imbalanced semi-supervised object detection (CI-SSOD) as an mmdet 2.x plugin."""
+"""ssod: class-imbalanced semi-supervised object detection (CI-SSOD) as an mmdet 2.x plugin.
+
+``import ssod`` registers every ssod dataset, pipeline, sampler, model, loss and hook
+into the mmdet/mmcv registries, so configs refer to them by type name only.
+"""
+from ssod import compat
+
+compat.apply()
+
+from ssod import datasets, models, utils  # noqa: E402,F401  (registration side effects)
+
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ Pure numpy functions, vectorised over all boxes of all images, plus the labeled-
 statistics (``L_c`` and ``N_L`` of E.4) computed from the labeled annotation JSON.
 """
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -15,15 +16,26 @@ FREQ_DENOMINATOR_EPS = 0.01
 
 
 def _flatten_per_image(per_image_arrays, dtype, name):
-    """Concatenate a list of 1-D arrays; return (values, lengths)."""
-    lengths = np.fromiter((len(a) for a in per_image_arrays), dtype=np.int64,
-                          count=len(per_image_arrays))
+    """Concatenate a list of 1-D arrays; return (values as ``dtype``, per-image lengths)."""
+    lengths = np.fromiter(map(len, per_image_arrays), dtype=np.int64, count=len(per_image_arrays))
     if lengths.sum() == 0:
         return np.zeros(0, dtype=dtype), lengths
-    values = np.concatenate([np.asarray(a, dtype=dtype).reshape(-1) for a in per_image_arrays])
+    values = np.concatenate(per_image_arrays).reshape(-1)
     if len(values) != lengths.sum():
         raise ValueError(f"{name}: every per-image entry must be a 1-D array")
-    return values, lengths
+    converted = values.astype(dtype)
+    if not np.array_equal(converted, values):
+        raise ValueError(f"{name}: values are not representable as {np.dtype(dtype).name}")
+    return converted, lengths
+
+
+def _count_images_per_class(image_index, labels, num_classes):
+    """Number of distinct images per class, from per-box image indices (non-decreasing)."""
+    # the keys are grouped by image already, so a stable (tim)sort is near linear
+    keys = np.sort(image_index * num_classes + labels, kind="stable")
+    first_of_key = np.ones(len(keys), dtype=bool)
+    first_of_key[1:] = keys[1:] != keys[:-1]
+    return np.bincount(keys[first_of_key] % num_classes, minlength=num_classes)
 
 
 def crs_repeat_factors(pseudo_labels, pseudo_margins, labeled_image_counts, num_labeled,
@@ -69,8 +81,7 @@ def crs_repeat_factors(pseudo_labels, pseudo_margins, labeled_image_counts, num_
 
     num_images = len(lengths)
     image_index = np.repeat(np.arange(num_images, dtype=np.int64), lengths)
-    image_class_pairs = np.unique(image_index * num_classes + labels)
-    images_per_class = np.bincount(image_class_pairs % num_classes, minlength=num_classes)
+    images_per_class = _count_images_per_class(image_index, labels, num_classes)
     has_boxes = lengths > 0
     num_pseudo_images = int(has_boxes.sum())
 
@@ -98,14 +109,19 @@ def rfs_repeat_factors(image_category_sets, oversample_thr) -> np.ndarray:
     """
     if oversample_thr < 0:
         raise ValueError(f"oversample_thr must be >= 0, got {oversample_thr}")
-    num_images = len(image_category_sets)
-    per_image = [np.unique(np.asarray(list(c), dtype=np.int64)) for c in image_category_sets]
-    categories, lengths = _flatten_per_image(per_image, np.int64, "image_category_sets")
+    per_image = [list(c) for c in image_category_sets]
+    num_images = len(per_image)
+    lengths = np.fromiter(map(len, per_image), dtype=np.int64, count=num_images)
     repeats = np.ones(num_images, dtype=np.int64)
-    if len(categories) == 0:
+    if lengths.sum() == 0:
         return repeats
+    categories = np.fromiter(itertools.chain.from_iterable(per_image), dtype=np.int64,
+                             count=int(lengths.sum()))
     _, class_index = np.unique(categories, return_inverse=True)
-    freq = np.bincount(class_index) / num_images
+    num_classes = int(class_index.max()) + 1
+    image_index = np.repeat(np.arange(num_images, dtype=np.int64), lengths)
+    images_per_class = _count_images_per_class(image_index, class_index, num_classes)
+    freq = images_per_class / num_images
     class_repeat = np.maximum(1.0, np.sqrt(oversample_thr / freq))
     has_categories = lengths > 0
     starts = (np.cumsum(lengths) - lengths)[has_categories]

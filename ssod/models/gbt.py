@@ -37,7 +37,7 @@ def class_thresholds(score_mean: Tensor,
         if class_weights.shape != score_mean.shape:
             raise ValueError(f"class_weights shape {tuple(class_weights.shape)} does not match "
                              f"score_mean shape {tuple(score_mean.shape)} (pass foreground weights only)")
-        base = torch.minimum(base, tau / class_weights.to(base))
+        base = torch.minimum(base, tau / class_weights.detach().to(base))
     return base.clamp(tau_lo, tau)
 
 

@@ -1,0 +1,1 @@
+from ssod.utils import hooks  # noqa: F401

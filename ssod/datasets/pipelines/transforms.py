@@ -290,7 +290,7 @@ class RandSolarize(_ColourTransform):
     """Invert pixels at or above ``256 * (1 - level / 10)``."""
 
     def apply(self, img, level):
-        return mmcv.solarize(img, thr=256.0 * (1.0 - level / MAX_LEVEL)).astype(np.uint8)
+        return mmcv.solarize(img, thr=256.0 * (1.0 - level / MAX_LEVEL))
 
 
 @PIPELINES.register_module()

@@ -1,0 +1,1 @@
+from ssod.utils.hooks import evaluation  # noqa: F401
