@@ -83,8 +83,8 @@ def test_monotone_in_class_frequency():
     only_class_2 = [i for i, img in enumerate(labels) if len(img) and (img == 2).all()]
     assert only_class_2
     before = crs_repeat_factors(labels, margins, counts, 50, 3.0)
-    more_labels = labels + [np.array([2, 2])] * 10
-    more_margins = margins + [np.array([0.1, 0.2])] * 10
+    more_labels = labels + [np.array([2, 2])] * 100
+    more_margins = margins + [np.array([0.1, 0.2])] * 100
     after = crs_repeat_factors(more_labels, more_margins, counts, 50, 3.0)
     assert (after[only_class_2] <= before[only_class_2]).all()
     assert (after[only_class_2] < before[only_class_2]).any()

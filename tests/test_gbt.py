@@ -91,22 +91,22 @@ def test_thresholds_reject_mismatched_weights():
 def test_tracker_window_gives_mean(rule, chunks):
     tracker = ClassScoreTracker(3, rule=rule)
     labels = torch.full((1000,), 2)
-    scores = torch.full((1000,), 0.7)
+    scores = torch.full((1000,), 0.7, dtype=torch.float64)
     for lab, sc in zip(labels.chunk(chunks), scores.chunk(chunks)):
         tracker.update(lab, sc)
     assert tracker.score_mean[2].item() == pytest.approx(0.7, abs=1e-12)
     assert tracker.count.tolist() == [0, 0, 1000]
     assert tracker.score_mean[:2].tolist() == [0.0, 0.0]
     # the EMA rule applies after the window
-    tracker.update(torch.tensor([2]), torch.tensor([0.2]))
+    tracker.update(torch.tensor([2]), torch.tensor([0.2], dtype=torch.float64))
     assert tracker.score_mean[2].item() == pytest.approx(0.6995, abs=1e-12)
-    tracker.update(torch.tensor([2, 2, 2]), torch.tensor([0.1, 0.2, 0.3]))
+    tracker.update(torch.tensor([2, 2, 2]), torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64))
     expected = 0.999 ** 3 * 0.6995 + (1 - 0.999 ** 3) * 0.2
     assert tracker.score_mean[2].item() == pytest.approx(expected, abs=1e-12)
 
 
 def test_tracker_rules_differ_before_window():
-    labels, scores = torch.zeros(10, dtype=torch.long), torch.full((10,), 0.7)
+    labels, scores = torch.zeros(10, dtype=torch.long), torch.full((10,), 0.7, dtype=torch.float64)
     mean, upstream = ClassScoreTracker(2, rule="mean"), ClassScoreTracker(2, rule="upstream")
     mean.update(labels, scores)
     upstream.update(labels, scores)
@@ -116,8 +116,9 @@ def test_tracker_rules_differ_before_window():
 
 def test_tracker_call_crossing_the_window():
     tracker = ClassScoreTracker(1)
-    tracker.update(torch.zeros(998, dtype=torch.long), torch.full((998,), 0.5))
-    tracker.update(torch.zeros(4, dtype=torch.long), torch.tensor([1.0, 1.0, 0.8, 0.8]))
+    tracker.update(torch.zeros(998, dtype=torch.long), torch.full((998,), 0.5, dtype=torch.float64))
+    tracker.update(torch.zeros(4, dtype=torch.long),
+                   torch.tensor([1.0, 1.0, 0.8, 0.8], dtype=torch.float64))
     # 2 of the 4 (mean 0.9) complete the window: (0.5*998 + 1.8) / 1000 = 0.5008,
     # the other 2 are EMA steps: 0.999^2 * 0.5008 + (1 - 0.999^2) * 0.9
     assert tracker.score_mean.item() == pytest.approx(0.5015980008, abs=1e-12)
@@ -163,7 +164,7 @@ def test_tracker_rejects_bad_input():
     tracker = ClassScoreTracker(2)
     with pytest.raises(ValueError, match="equal length"):
         tracker.update(torch.zeros(3, dtype=torch.long), torch.zeros(2))
-    with pytest.raises(IndexError):
+    with pytest.raises(RuntimeError, match="out of bounds"):
         tracker.update(torch.tensor([2]), torch.tensor([0.5]))
 
 

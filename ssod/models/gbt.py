@@ -108,7 +108,8 @@ class ClassScoreTracker(nn.Module):
     def update(self, labels: Tensor, scores: Tensor) -> None:
         """Add one batch of teacher detections (labels ``[N]`` in ``0..C-1``, scores ``[N]``).
 
-        Collective: every rank must call it once per iteration, with N >= 0.
+        Collective: every rank must call it once per iteration, with N >= 0. Labels outside
+        ``[0, C)`` raise from ``index_add_`` (no host-device sync for a range check).
         """
         if labels.dim() != 1 or labels.shape != scores.shape:
             raise ValueError(f"labels and scores must be 1-D of equal length, got shapes "
