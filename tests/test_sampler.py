@@ -239,7 +239,7 @@ class ToyFlagDataset(torch.utils.data.Dataset):
         from mmcv.parallel import DataContainer
 
         return dict(img=DataContainer(torch.full((3, 4, 4), float(idx)), stack=True),
-                    source=self.tag)
+                    source=DataContainer(self.tag, cpu_only=True))
 
 
 def register_toy_dataset():
@@ -248,10 +248,10 @@ def register_toy_dataset():
     DATASETS.register_module(name="SamplerTestToyDataset", module=ToyFlagDataset, force=True)
 
 
-def toy_semi_cfg():
+def toy_semi_cfg(sup_flags=(0, 1, 1), unsup_flags=(1, 0, 0, 1, 1)):
     return dict(type="SemiDataset",
-                sup=dict(type="SamplerTestToyDataset", flags=[0, 1, 1], tag="sup"),
-                unsup=dict(type="SamplerTestToyDataset", flags=[1, 0, 0, 1, 1], tag="unsup",
+                sup=dict(type="SamplerTestToyDataset", flags=list(sup_flags), tag="sup"),
+                unsup=dict(type="SamplerTestToyDataset", flags=list(unsup_flags), tag="unsup",
                            classes=("x",)))
 
 
@@ -270,8 +270,8 @@ def test_semi_dataset_concatenates_sources_without_repeating():
     np.testing.assert_array_equal(dataset.flag, [0, 1, 1, 1, 0, 0, 1, 1])
     assert dataset.CLASSES == ("a", "b")
     assert (dataset.sup.tag, dataset.unsup.tag) == ("sup", "unsup")
-    assert dataset[2]["source"] == "sup" and dataset[3]["source"] == "unsup"
-    assert dataset[7]["img"][0, 0, 0].item() == 4.0
+    assert dataset[2]["source"].data == "sup" and dataset[3]["source"].data == "unsup"
+    assert dataset[7]["img"].data[0, 0, 0].item() == 4.0
 
     cfg["unsup"]["flags"] = []
     empty = build_dataset(cfg)
@@ -303,7 +303,7 @@ def test_builder_uses_the_semi_sampler_and_collate(sampler_type):
         assert batch["img"].data[0].shape == (3, 3, 4, 4)
         np.testing.assert_array_equal(batch["img"].data[0][:, 0, 0, 0].numpy(),
                                       [i if i < 3 else i - 3 for i in indices])
-        assert "sup" in batch["source"] and "unsup" in batch["source"]
+        assert batch["source"].data[0] == ["sup" if i < 3 else "unsup" for i in indices]
 
 
 def test_builder_without_sampler_cfg_is_mmdet_stock():
@@ -317,3 +317,28 @@ def test_builder_without_sampler_cfg_is_mmdet_stock():
     with pytest.raises(ValueError, match="num_gpus=2"):
         build_dataloader(dataset, 2, 0, num_gpus=2, dist=False,
                          sampler_cfg=dict(type="SemiBalanceSampler"))
+
+
+def test_repeat_factors_set_through_the_loader_reach_its_live_iterator():
+    from mmdet.datasets import build_dataset
+
+    import ssod.datasets.semi_dataset  # noqa: F401
+    from ssod.datasets.builder import build_dataloader
+
+    register_toy_dataset()
+    dataset = build_dataset(toy_semi_cfg(sup_flags=[1, 1, 1], unsup_flags=[1] * 5))
+    loader = build_dataloader(dataset, samples_per_gpu=3, workers_per_gpu=0, seed=0,
+                              sampler_cfg=dict(type="SemiBalanceSampler", epoch_length=100))
+    batches = iter(loader)
+    for _ in range(5):
+        next(batches)
+    new_factors = np.array([1, 1, 1, 1, 40])
+    loader.sampler.set_repeat_factors(1, new_factors)
+    unlabeled = []
+    for batch in batches:
+        local_indices = batch["img"].data[0][:, 0, 0, 0].long().tolist()
+        unlabeled += [i for i, s in zip(local_indices, batch["source"].data[0]) if s == "unsup"]
+    assert len(unlabeled) >= new_factors.sum()
+    # The first pass after the update is exactly one copy of the new repeated list.
+    np.testing.assert_array_equal(
+        np.bincount(unlabeled[:new_factors.sum()], minlength=5), new_factors)

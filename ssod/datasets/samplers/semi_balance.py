@@ -11,7 +11,8 @@ How a sampler epoch is drawn (spec E.6, fixes H.3 and H.42):
   (``by_prob``) or fixed from ``sample_ratio``, then moved into ``[1, samples_per_gpu - 1]``
   so that every batch holds at least one labeled and one unlabeled image.
 * Each (source, group) pair has an endless stream: shuffled passes over its repeated index
-  list. Within a group, an image is drawn with frequency proportional to its repeat factor.
+  list. Within a group, an image is drawn with frequency proportional to its repeat factor;
+  across groups this holds exactly when both sources split into groups in the same shares.
 * A group that holds images of only one source (small custom data sets) takes the missing
   source from the other groups, chosen in proportion to that source's repeated size there,
   and logs a warning once; such batches mix aspect ratios. ``allow_mixed_groups=False``
@@ -105,7 +106,9 @@ class SemiBalanceSampler(Sampler):
         self.sample_ratio = tuple(float(r) for r in sample_ratio)
         self.by_prob = bool(by_prob)
         self.epoch_length = int(epoch_length)
-        self.num_replicas = dist_utils.get_world_size() if num_replicas is None else int(num_replicas)
+        if num_replicas is None:
+            num_replicas = dist_utils.get_world_size()
+        self.num_replicas = int(num_replicas)
         self.rank = dist_utils.get_rank() if rank is None else int(rank)
         if not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"rank {self.rank} is outside [0, {self.num_replicas})")
