@@ -27,7 +27,7 @@ class GbRShared2FCBBoxHead(Shared2FCBBoxHead):
 
     @contextmanager
     def gbr_context(self, iter_num, call_type, grad_weight=1.0):
-        """Make ``loss`` use GbR at iteration ``iter_num`` for a 'sup' or 'unsup' call weighted by ``grad_weight``."""
+        """Make ``loss`` use GbR at ``iter_num`` for a 'sup'/'unsup' call with statistics weight ``grad_weight``."""
         if call_type not in CALL_TYPES:
             raise ValueError(f"gbr_context: call_type must be one of {CALL_TYPES}, got {call_type!r}")
         previous = self._gbr_call

@@ -147,7 +147,8 @@ class GbRLoss(nn.Module):
         if call_type not in CALL_TYPES:
             raise ValueError(f"GbRLoss: call_type must be one of {CALL_TYPES}, got {call_type!r}")
         if reduction_override not in REDUCTIONS:
-            raise ValueError(f"GbRLoss: reduction_override must be one of {REDUCTIONS}, got {reduction_override!r}")
+            raise ValueError(
+                f"GbRLoss: reduction_override must be one of {REDUCTIONS}, got {reduction_override!r}")
         if label_weights is None:
             label_weights = cls_score.new_ones(cls_score.shape[0])
         _check_roi_inputs('GbRLoss', cls_score, labels, label_weights)
