@@ -124,6 +124,10 @@ def test_repeat_factors_reject_bad_input():
         crs_repeat_factors([np.array([1, 2])], [np.array([0.1])], LABELED_COUNTS, 1, 1.0)
     with pytest.raises(ValueError, match="lambd"):
         crs_repeat_factors(LABELS, MARGINS, LABELED_COUNTS, NUM_LABELED, -1.0)
+    with pytest.raises(ValueError, match="not representable as int64"):
+        crs_repeat_factors([np.array([1.5])], [np.array([0.1])], LABELED_COUNTS, 1, 1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        crs_repeat_factors([np.array([1])], [np.array([np.nan])], LABELED_COUNTS, 1, 1.0)
     with pytest.raises(ValueError, match="pseudo_margins has"):
         crs_repeat_factors(LABELS, MARGINS[:2], LABELED_COUNTS, NUM_LABELED, 1.0)
 
@@ -144,6 +148,34 @@ def test_rfs_rarest_class_rule():
     assert rfs_repeat_factors(sets, 0.09).tolist() == [3] + [1] * 99
     assert rfs_repeat_factors(sets, 0.01).tolist() == [1] * 100
     assert rfs_repeat_factors([[], []], 0.5).tolist() == [1, 1]
+
+
+class CategorySetsDataset:
+    """Minimal dataset for mmdet's ClassBalancedDataset: per-image category lists only."""
+
+    CLASSES = tuple(f"c{i}" for i in range(12))
+
+    def __init__(self, category_sets):
+        self.category_sets = category_sets
+
+    def __len__(self):
+        return len(self.category_sets)
+
+    def get_cat_ids(self, idx):
+        return list(self.category_sets[idx])
+
+
+def test_rfs_matches_mmdet_class_balanced_dataset():
+    from mmdet.datasets import ClassBalancedDataset
+
+    rng = np.random.default_rng(0)
+    sets = [rng.choice(12, size=rng.integers(0, 4), p=np.arange(12, 0, -1) / 78).tolist()
+            for _ in range(300)]
+    for thr in (0.01, 0.1, 0.3):
+        reference = ClassBalancedDataset(CategorySetsDataset(sets), thr, filter_empty_gt=True)
+        ours = rfs_repeat_factors(sets, thr)
+        assert np.bincount(reference.repeat_indices, minlength=300).tolist() == ours.tolist()
+    assert ours.max() > 1
 
 
 # ---------------------------------------------------------------- labeled class statistics

@@ -23,8 +23,9 @@ def _flatten_per_image(per_image_arrays, dtype, name):
     values = np.concatenate(per_image_arrays).reshape(-1)
     if len(values) != lengths.sum():
         raise ValueError(f"{name}: every per-image entry must be a 1-D array")
-    converted = values.astype(dtype)
-    if not np.array_equal(converted, values):
+    with np.errstate(invalid="ignore"):  # NaN/inf casts are caught by the comparison below
+        converted = values.astype(dtype)
+    if not np.array_equal(converted, values, equal_nan=True):
         raise ValueError(f"{name}: values are not representable as {np.dtype(dtype).name}")
     return converted, lengths
 
@@ -182,7 +183,8 @@ def _stats_cache_path(cache_dir, ann_file, classes, include_crowd):
 
 def _file_signature(ann_file):
     stat = os.stat(ann_file)
-    return {"ann_file": os.path.abspath(ann_file), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"ann_file": os.path.abspath(ann_file), "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns}
 
 
 def _read_stats_cache(cache_file, signature):

@@ -81,7 +81,7 @@ class PseudoLabelStore:
         """
         labels, boxes, margins = _as_array(labels), _as_array(boxes), _as_array(margins)
         n = len(labels)
-        if labels.shape != (n,) or margins.shape != (n,) or boxes.reshape(-1, 4).shape != (n, 4):
+        if labels.shape != (n,) or margins.shape != (n,) or boxes.size != 4 * n:
             raise ValueError(f"image {image_key!r}: shapes labels {labels.shape}, boxes "
                              f"{boxes.shape}, margins {margins.shape} do not describe {n} boxes")
         entry = {

@@ -36,7 +36,8 @@ def class_thresholds(score_mean: Tensor,
     if class_weights is not None:
         if class_weights.shape != score_mean.shape:
             raise ValueError(f"class_weights shape {tuple(class_weights.shape)} does not match "
-                             f"score_mean shape {tuple(score_mean.shape)} (pass foreground weights only)")
+                             f"score_mean shape {tuple(score_mean.shape)} "
+                             "(pass the foreground weights only)")
         base = torch.minimum(base, tau / class_weights.detach().to(base))
     return base.clamp(tau_lo, tau)
 
@@ -53,7 +54,8 @@ def pseudo_label_mask(labels: Tensor,
     ``score > thresholds[label]`` (strict in both cases).
     """
     if labels.shape != scores.shape:
-        raise ValueError(f"labels shape {tuple(labels.shape)} != scores shape {tuple(scores.shape)}")
+        raise ValueError(f"labels shape {tuple(labels.shape)} != "
+                         f"scores shape {tuple(scores.shape)}")
     if iter_num < warm_up_iter:
         return scores > fixed_thr
     return scores > thresholds.to(scores)[labels]
