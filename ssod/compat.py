@@ -1,11 +1,20 @@
-"""numpy 2 compatibility for the mmdet 2.28.2 code paths ssod uses.
+"""Compatibility glue for the mmdet 2.28.2 code paths ssod uses, applied at ``import ssod``.
 
-mmdet 2.28.2's ``CustomDataset.get_cat_ids`` calls ``astype(np.int)`` (removed in
-numpy 1.24); ``ClassBalancedDataset`` calls it for datasets that do not override it.
-The method is replaced here, at ``import ssod``, with an equivalent that uses ``int``;
-site-packages is never edited.
+Nothing in site-packages is edited; two module attributes are replaced:
+
+* numpy 2: ``CustomDataset.get_cat_ids`` calls ``astype(np.int)`` (removed in numpy
+  1.24); ``ClassBalancedDataset`` calls it for datasets that do not override it.
+* CPU process groups: mmdet's samplers share their seed with ``sync_random_seed``, which
+  broadcasts a CUDA tensor and so fails on gloo/CPU runs; it is replaced by an
+  object broadcast that works on any backend.
 """
+import numpy as np
+from mmdet.datasets import samplers as mmdet_samplers
 from mmdet.datasets.custom import CustomDataset
+
+from ssod.utils.dist_utils import broadcast_object
+
+_SAMPLER_MODULES = ("distributed_sampler", "infinite_sampler", "class_aware_sampler")
 
 
 def _custom_dataset_cat_ids(self, idx):
@@ -13,5 +22,14 @@ def _custom_dataset_cat_ids(self, idx):
     return self.get_ann_info(idx)["labels"].astype(int).tolist()
 
 
+def sync_random_seed(seed=None, device=None):
+    """``seed`` (or a random one drawn on rank 0), identical on every rank; any backend."""
+    if seed is None:
+        seed = int(np.random.randint(2**31))
+    return broadcast_object(int(seed))
+
+
 def apply() -> None:
     CustomDataset.get_cat_ids = _custom_dataset_cat_ids
+    for name in _SAMPLER_MODULES:
+        setattr(getattr(mmdet_samplers, name), "sync_random_seed", sync_random_seed)

@@ -14,7 +14,7 @@ import ssod  # noqa: F401  (registers ssod's modules)
 from ssod.apis.config_checks import check_ann_files_exist
 from ssod.apis.dist_env import init_distributed
 from ssod.apis.inference import collect_detections
-from ssod.apis.train import wrap_model
+from ssod.apis.parallel import wrap_model
 from ssod.datasets.builder import build_dataloader
 from ssod.utils.dist_utils import is_main_process
 

@@ -4,12 +4,12 @@ import random
 
 import numpy as np
 import torch
-from mmcv.parallel import MMDataParallel, MMDistributedDataParallel
 from mmcv.runner import Fp16OptimizerHook, OptimizerHook, build_optimizer, build_runner
 from mmdet.datasets import build_dataset, replace_ImageToTensor
 from mmdet.utils import get_root_logger
 
 from ssod.apis.dist_env import local_rank
+from ssod.apis.parallel import wrap_model
 from ssod.datasets.builder import build_dataloader
 from ssod.utils.dist_utils import broadcast_object, get_world_size
 from ssod.utils.hooks.evaluation import DetEvalHook
@@ -30,20 +30,6 @@ def set_random_seed(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-
-
-def wrap_model(model, cfg, distributed: bool):
-    """Put the detector on its device and wrap it for mmcv's runner (DDP on GPU or gloo CPU)."""
-    find_unused = cfg.get("find_unused_parameters", False)
-    if torch.cuda.is_available():
-        if distributed:
-            return MMDistributedDataParallel(model.cuda(), device_ids=[torch.cuda.current_device()],
-                                             broadcast_buffers=False, find_unused_parameters=find_unused)
-        return MMDataParallel(model.cuda(), device_ids=[0])
-    if distributed:
-        return MMDistributedDataParallel(model, device_ids=None, broadcast_buffers=False,
-                                         find_unused_parameters=find_unused)
-    return MMDataParallel(model, device_ids=None)
 
 
 def _optimizer_hook(cfg, distributed):

@@ -1,0 +1,1 @@
+from ssod.datasets import builder, pipelines, samplers, semi_dataset  # noqa: F401

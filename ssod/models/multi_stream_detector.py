@@ -1,6 +1,7 @@
 """Teacher-student wrapper: two detectors built from one config, one of them frozen."""
 import copy
 
+from mmcv.utils import ConfigDict
 from mmdet.models.builder import DETECTORS, build_detector
 from mmdet.models.detectors.base import BaseDetector
 
@@ -26,8 +27,8 @@ class MultiStreamDetector(BaseDetector):
 
     def __init__(self, model: dict, train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(init_cfg)
-        self.student = build_detector(copy.deepcopy(model))
-        self.teacher = build_detector(copy.deepcopy(model))
+        self.student = build_detector(ConfigDict(copy.deepcopy(model)))
+        self.teacher = build_detector(ConfigDict(copy.deepcopy(model)))
         self.teacher.requires_grad_(False)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg

@@ -1,0 +1,1 @@
+from ssod.datasets.pipelines import semi_pipelines, transforms  # noqa: F401

@@ -1,0 +1,1 @@
+from ssod.datasets.samplers import semi_balance  # noqa: F401
