@@ -1,1 +1,1 @@
-from ssod.datasets import builder, pipelines, samplers, semi_dataset  # noqa: F401
+from ssod.datasets import builder, coco_split, pipelines, samplers, semi_dataset  # noqa: F401

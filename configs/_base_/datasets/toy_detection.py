@@ -29,14 +29,15 @@ test_pipeline = [
         dict(type="Collect", keys=["img"]),
     ]),
 ]
+val_dataset = dict(type="CocoSplitDataset", classes=classes, novel_classes=novel_classes, per_class_metrics=True,
+                   ann_file=data_root + "annotations/instances_val.json", img_prefix=data_root + "val/",
+                   pipeline=test_pipeline)
 data = dict(
     samples_per_gpu=4,
     workers_per_gpu=1,
     train=dict(type="CocoDataset", classes=classes, ann_file=data_root + "annotations/instances_train_label.json",
                img_prefix=data_root + "train/", pipeline=train_pipeline),
-    val=dict(type="CocoDataset", classes=classes, ann_file=data_root + "annotations/instances_val.json",
-             img_prefix=data_root + "val/", pipeline=test_pipeline),
-    test=dict(type="CocoDataset", classes=classes, ann_file=data_root + "annotations/instances_val.json",
-              img_prefix=data_root + "val/", pipeline=test_pipeline),
+    val=val_dataset,
+    test=val_dataset,
 )
 evaluation = dict(interval=1000000, metric="bbox")
