@@ -9,9 +9,11 @@ from mmcv.runner import build_optimizer
 from mmdet.models import build_detector
 from torch import nn
 
-from ssod.models.soft_teacher import SOFT_TEACHER_TRAIN_CFG, SoftTeacher, jitter_boxes
+import ssod.models.gbr_bbox_head  # noqa: F401  (registers GbRShared2FCBBoxHead and GbRLoss)
+import ssod.models.losses.focal  # noqa: F401  (registers SoftmaxFocalLoss)
+from ssod.models.soft_teacher import SOFT_TEACHER_TRAIN_CFG, SoftTeacher, jitter_boxes, view_matrix
 from ssod.models.utils import pair_teacher_student_views, scale_loss_terms
-from ssod.utils.bbox_utils import transform_bboxes
+from ssod.utils.bbox_utils import relative_transform, transform_bboxes
 
 NUM_CLASSES = 3
 PAD = (128, 128)
@@ -63,9 +65,9 @@ def tiny_faster_rcnn():
             rcnn=dict(score_thr=0.05, nms=dict(type="nms", iou_threshold=0.5), max_per_img=20)))
 
 
-def build_soft_teacher(train_cfg=None, test_cfg=None, seed=0):
+def build_soft_teacher(train_cfg=None, test_cfg=None, seed=0, detector=None):
     torch.manual_seed(seed)
-    model = build_detector(dict(type="SoftTeacher", model=tiny_faster_rcnn(), train_cfg=train_cfg,
+    model = build_detector(dict(type="SoftTeacher", model=detector or tiny_faster_rcnn(), train_cfg=train_cfg,
                                 test_cfg=test_cfg))
     return model.train()  # as the runner does: applies norm_eval (frozen BN) in both submodules
 
@@ -187,8 +189,6 @@ def test_pairing_by_filename_and_errors():
 def test_teacher_to_student_mapping_with_known_matrices():
     teacher_meta = make_meta("unsup_teacher", "x", scale_matrix(2.0), (128, 160), (64, 80))
     student_meta = make_meta("unsup_student", "x", hflip_scale_matrix(1.5, 120), (96, 120), (64, 80))
-    from ssod.models.soft_teacher import view_matrix
-    from ssod.utils.bbox_utils import relative_transform
     matrix = relative_transform(view_matrix(teacher_meta), view_matrix(student_meta))
     # teacher box [20,10,60,50] -> original [10,5,30,25] -> student x: 120-1.5*x, y: 1.5*y
     boxes = torch.tensor([[20.0, 10.0, 60.0, 50.0, 0.95, 0.1, 0.2, 0.3, 0.4],
@@ -300,8 +300,6 @@ def run_unsup_cls_loss(model, monkeypatch, pseudo_boxes, bg_value_fn):
     student_pos = [i for i, m in enumerate(metas) if m["tag"] == "unsup_student"]
     teacher_meta = [m for m in metas if m["tag"] == "unsup_teacher"]
     student_info = model.extract_student_info(batch["img"][student_pos], [metas[i] for i in student_pos])
-    from ssod.models.soft_teacher import view_matrix
-    from ssod.utils.bbox_utils import relative_transform
     student_to_teacher = [relative_transform(view_matrix(metas[student_pos[0]]), view_matrix(teacher_meta[0]))]
     recorded = {}
 
@@ -459,3 +457,23 @@ def test_train_step_sums_only_loss_keys(monkeypatch):
     assert outputs["log_vars"]["sup_acc"] == pytest.approx(90.0)
     assert outputs["log_vars"]["unsup_num_pseudo"] == pytest.approx(7.0)
     assert model.iter_num == 5
+
+
+@pytest.mark.parametrize("head_type, loss_cls, extra_keys", [
+    ("Shared2FCBBoxHead", dict(type="SoftmaxFocalLoss", gamma=1.0), set()),
+    ("GbRShared2FCBBoxHead", dict(type="GbRLoss", num_classes=NUM_CLASSES), {"loss_grad"}),
+])
+def test_other_classification_losses(head_type, loss_cls, extra_keys):
+    """The unsup cls path only needs ``reduction_override='none'`` from the loss (focal, GbR)."""
+    detector = tiny_faster_rcnn()
+    detector["roi_head"]["bbox_head"].update(type=head_type, loss_cls=loss_cls)
+    model = build_soft_teacher(train_cfg=dict(reg_pseudo_threshold=1.0), detector=detector)
+    make_teacher_predict(model, score_class=1)
+    torch.manual_seed(0)
+    losses = model.forward_train(**make_batch())
+    assert set(losses) == {f"{p}{k}" for p in ("sup_", "unsup_") for k in LOSS_KEYS | extra_keys}
+    assert_all_finite(losses)
+    assert total(losses["unsup_loss_cls"]) > 0
+    loss, _ = model._parse_losses(losses)
+    loss.backward()
+    assert model.student.roi_head.bbox_head.fc_cls.weight.grad is not None

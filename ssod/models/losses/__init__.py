@@ -1,0 +1,1 @@
+from ssod.models.losses import focal, gbr  # noqa: F401
