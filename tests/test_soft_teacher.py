@@ -20,6 +20,15 @@ PAD = (128, 128)
 LOSS_KEYS = {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "acc", "loss_bbox"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny convolutions run fastest on one thread; several threads thrash on a busy 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_faster_rcnn():
     return dict(
         type="FasterRCNN",
