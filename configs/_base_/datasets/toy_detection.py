@@ -7,13 +7,14 @@ novel_classes = ("cyan_ring", "white_diamond", "orange_bar")
 img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 train_scale = [(320, 160), (320, 224)]
 test_scale = (320, 192)
+normalize_step = dict(type="Normalize", **img_norm_cfg)
 
 train_pipeline = [
     dict(type="LoadImageFromFile"),
     dict(type="LoadAnnotations", with_bbox=True),
     dict(type="Resize", img_scale=train_scale, multiscale_mode="range", keep_ratio=True),
     dict(type="RandomFlip", flip_ratio=0.5),
-    dict(type="Normalize", **img_norm_cfg),
+    normalize_step,
     dict(type="Pad", size_divisor=32),
     dict(type="DefaultFormatBundle"),
     dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels"]),
@@ -23,7 +24,7 @@ test_pipeline = [
     dict(type="MultiScaleFlipAug", img_scale=test_scale, flip=False, transforms=[
         dict(type="Resize", keep_ratio=True),
         dict(type="RandomFlip"),
-        dict(type="Normalize", **img_norm_cfg),
+        normalize_step,
         dict(type="Pad", size_divisor=32),
         dict(type="ImageToTensor", keys=["img"]),
         dict(type="Collect", keys=["img"]),

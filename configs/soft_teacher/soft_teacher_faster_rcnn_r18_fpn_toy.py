@@ -1,0 +1,35 @@
+# The (unbiased) soft teacher on the toy dataset: CPU-sized version of the COCO baseline.
+_base_ = [
+    "../_base_/models/faster_rcnn_r18_fpn_toy.py",
+    "../_base_/datasets/toy_semi.py",
+    "../_base_/default_runtime.py",
+]
+model = dict(
+    _delete_=True,
+    type="SoftTeacher",
+    model={{_base_.model}},
+    train_cfg=dict(
+        use_teacher_proposal=False,
+        pseudo_label_initial_score_thr=0.5,
+        rpn_pseudo_threshold=0.9,
+        cls_pseudo_threshold=0.9,
+        reg_pseudo_threshold=0.02,
+        jitter_times=10,
+        jitter_scale=0.06,
+        min_pseduo_box_size=0,
+        unsup_weight=4.0,
+    ),
+    test_cfg=dict(inference_on="teacher"),
+)
+custom_hooks = [
+    dict(type="SetIterNumHook"),
+    dict(type="MeanTeacherHook", momentum=0.999, interval=1, warm_up=0),
+]
+optimizer = dict(type="SGD", lr=0.02, momentum=0.9, weight_decay=0.0001)
+optimizer_config = dict(grad_clip=dict(max_norm=10.0, norm_type=2))
+lr_config = dict(policy="step", warmup="linear", warmup_iters=50, warmup_ratio=0.001, step=[450, 550])
+runner = dict(type="IterBasedRunner", max_iters=600)
+checkpoint_config = dict(by_epoch=False, interval=200, max_keep_ckpts=3)
+evaluation = dict(interval=600, metric="bbox")
+log_config = dict(interval=20, hooks=[dict(type="TextLoggerHook", by_epoch=False)])
+find_unused_parameters = True
