@@ -2,12 +2,6 @@
 _base_ = [
     "../_base_/models/faster_rcnn_r18_fpn_toy.py",
     "../_base_/datasets/toy_detection.py",
+    "../_base_/schedules/toy_cpu_600it.py",
     "../_base_/default_runtime.py",
 ]
-optimizer = dict(type="SGD", lr=0.02, momentum=0.9, weight_decay=0.0001)
-optimizer_config = dict(grad_clip=dict(max_norm=10.0, norm_type=2))
-lr_config = dict(policy="step", warmup="linear", warmup_iters=50, warmup_ratio=0.001, step=[450, 550])
-runner = dict(type="IterBasedRunner", max_iters=600)
-checkpoint_config = dict(by_epoch=False, interval=200, max_keep_ckpts=3)
-evaluation = dict(interval=600, metric="bbox")
-log_config = dict(interval=20, hooks=[dict(type="TextLoggerHook", by_epoch=False)])

@@ -41,4 +41,3 @@ data = dict(
     val=val_dataset,
     test=val_dataset,
 )
-evaluation = dict(interval=1000000, metric="bbox")
