@@ -5,3 +5,5 @@ _base_ = [
     "../_base_/schedules/toy_cpu_600it.py",
     "../_base_/default_runtime.py",
 ]
+checkpoint_config = dict(by_epoch=False, interval=200, max_keep_ckpts=3)
+log_config = dict(interval=20, hooks=[dict(type="TextLoggerHook", by_epoch=False)])

@@ -27,3 +27,5 @@ custom_hooks = [
     dict(type="MeanTeacherHook", momentum=0.999, interval=1, warm_up=0),
 ]
 find_unused_parameters = True
+checkpoint_config = dict(by_epoch=False, interval=200, max_keep_ckpts=3)
+log_config = dict(interval=20, hooks=[dict(type="TextLoggerHook", by_epoch=False)])
