@@ -30,7 +30,8 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu, num_gpus=1, dist
     With ``sampler_cfg`` (e.g. ``dict(type='SemiBalanceSampler', sample_ratio=[1, 4],
     by_prob=True, epoch_length=7330)``) the loader draws one per-GPU batch per step from that
     sampler, reachable as ``data_loader.sampler``; ``seed`` seeds both the sampler (0 if
-    None) and the workers. Without it, mmdet builds the loader (test and val loaders).
+    None) and the workers; a dataset with ``sup_repeat_factors()`` (``SemiDataset``) hands its
+    labeled repeat factors to the sampler. Without it, mmdet builds the loader (test and val loaders).
     """
     if sampler_cfg is None:
         return build_mmdet_dataloader(
@@ -45,10 +46,12 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu, num_gpus=1, dist
     if kwargs.pop("class_aware_sampler", None) is not None:
         raise ValueError("class_aware_sampler cannot be combined with sampler_cfg")
     rank, world_size = (dist_utils.get_rank(), dist_utils.get_world_size()) if dist else (0, 1)
-    sampler = build_sampler(
-        sampler_cfg,
-        dict(dataset=dataset, samples_per_gpu=samples_per_gpu, num_replicas=world_size,
-             rank=rank, seed=0 if seed is None else seed))
+    default_args = dict(dataset=dataset, samples_per_gpu=samples_per_gpu, num_replicas=world_size,
+                        rank=rank, seed=0 if seed is None else seed)
+    sup_repeat_factors = getattr(dataset, "sup_repeat_factors", None)
+    if sup_repeat_factors is not None:  # labeled RFS (SemiDataset with ClassBalancedDatasetRFS)
+        default_args["sup_repeat_factors"] = sup_repeat_factors()
+    sampler = build_sampler(sampler_cfg, default_args)
     init_fn = None
     if seed is not None:
         init_fn = functools.partial(
