@@ -116,7 +116,8 @@ def test_filter_empty_gt_false_keeps_images_without_annotations(lvis_root):
 
 def test_unlabeled_pipeline_sees_no_ground_truth(lvis_root):
     pipeline = [dict(type="LoadImageFromFile"), dict(type="PseudoSamples", with_bbox=True),
-                dict(type="DefaultFormatBundle"), dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels"], meta_keys=("filename",))]
+                dict(type="DefaultFormatBundle"),
+                dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels"], meta_keys=("filename",))]
     dataset = build(lvis_root, filter_empty_gt=False, pipeline=pipeline)
     assert len(dataset) == 4
     for i in range(len(dataset)):
@@ -296,3 +297,10 @@ def test_dataset_evaluate_equals_the_metric_function(lvis_root):
     expected = lvis_bbox_metrics(lvis_dict(), detections)
     for name, value in expected.items():
         assert metrics[f"bbox_{name}"] == pytest.approx(value, abs=1e-6), name
+
+
+def test_evaluation_leaves_the_ground_truth_unchanged(lvis_root):
+    dataset = build(lvis_root, test_mode=True)
+    before = copy.deepcopy(dataset.coco.dataset)
+    dataset.evaluate(detections_to_results(dataset, imperfect_detections()))
+    assert dataset.coco.dataset == before

@@ -53,7 +53,8 @@ def lvis_bbox_metrics(gt_dataset, detections, img_ids=None, cat_ids=None, max_de
     frequency group has ground truth), as the LVIS API reports it.
     """
     _check_frequencies(gt_dataset["categories"], source)
-    ground_truth = FastCOCO(gt_dataset)
+    # faster-coco-eval writes an "ignore" flag into the ground-truth annotations: give it copies
+    ground_truth = FastCOCO(dict(gt_dataset, annotations=[dict(a) for a in gt_dataset["annotations"]]))
     kept = _top_detections_per_image(detections, max_dets_per_image)
     results = ground_truth.loadRes([dict(det) for det in kept])
     logger = get_root_logger()
