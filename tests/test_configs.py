@@ -1,0 +1,370 @@
+"""Configs: every file parses, every detector config builds, and the real settings carry spec F's values."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from mmcv import Config
+from mmdet.datasets import DATASETS, LVISV1Dataset
+from mmdet.datasets.pipelines import Compose
+from mmdet.models import build_detector, build_head
+
+import ssod  # noqa: F401  (registers the ssod types)
+import ssod.datasets.lvis  # noqa: F401  (registers LVISV1SplitDataset)
+from ssod.datasets import class_maps, class_names
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+ALL_CONFIGS = sorted(CONFIG_DIR.rglob("*.py"))
+DETECTOR_CONFIGS = sorted([*(CONFIG_DIR / "soft_teacher").glob("*.py"), *(CONFIG_DIR / "baseline").glob("*.py")])
+SEMI = "soft_teacher/ubsoft_teacher_faster_rcnn_r50_caffe_fpn_{}.py"
+SUP = "baseline/faster_rcnn_r50_caffe_fpn_{}_sup.py"
+PRETRAINED = dict(type="Pretrained", checkpoint="open-mmlab://detectron2/resnet50_caffe")
+CE_LOSS = dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)
+FOCAL_LOSS = dict(type="SoftmaxFocalLoss", gamma=1.0, loss_weight=1.0)
+
+# Spec A.1, written independently of ssod/datasets/class_names.py.
+VOC_CLASSES = {"person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "boat", "bird", "cat", "dog",
+               "horse", "sheep", "cow", "bottle", "chair", "couch", "potted plant", "dining table", "tv"}
+SPLIT2_LABELS = [4, 5, 8, 9, 10, 12, 14, 15, 17, 18, 19, 20, 22, 25, 26, 27, 28, 29, 30, 31, 35, 40, 46, 47, 48, 50,
+                 52, 53, 59, 60, 62, 64, 65, 66, 69, 72, 73, 75, 78, 79]
+SPLIT2_COCO_IDS = [5, 6, 9, 10, 11, 14, 16, 17, 19, 20, 21, 22, 24, 28, 31, 32, 33, 34, 35, 36, 40, 46, 52, 53, 54, 56,
+                   58, 59, 65, 67, 72, 74, 75, 76, 79, 82, 84, 86, 89, 90]
+COCO_MISSING_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}  # COCO category ids 1..90 that have no class
+
+# Spec B.6, E.5, E.6, F: the reference values of each soft-teacher baseline config.
+SEMI_REFERENCE = {
+    "coco_180k": dict(max_iters=180000, steps=[120000, 160000], eval_interval=20000, epoch_length=7330,
+                      num_classes=80, inference_on="student", novel=class_names.COCO_SPLIT1_NOVEL),
+    "coco1_180k": dict(max_iters=180000, steps=[120000, 160000], eval_interval=20000, epoch_length=7330,
+                       num_classes=80, inference_on="student", novel=class_names.COCO_SPLIT1_NOVEL),
+    "coco2_180k": dict(max_iters=180000, steps=[120000, 160000], eval_interval=20000, epoch_length=7330,
+                       num_classes=80, inference_on="student", novel=class_names.COCO_SPLIT2_NOVEL),
+    "lvis_180k": dict(max_iters=180000, steps=[140000, 160000], eval_interval=20000, epoch_length=10000,
+                      num_classes=1203, inference_on="teacher", novel=None),
+    "object365_360k": dict(max_iters=360000, steps=[280000, 320000], eval_interval=40000, epoch_length=60000,
+                           num_classes=365, inference_on="student", novel=class_names.OBJECT365_NOVEL),
+}
+SEMI_ANN_FILES = {
+    "coco1_180k": ("dataset/coco/annotations/instances_train2017_coco_split1_label.json",
+                   "dataset/coco/annotations/instances_train2017_coco_split1_unlabel.json",
+                   "dataset/coco/annotations/instances_val2017.json"),
+    "coco2_180k": ("dataset/coco/annotations/instances_train2017_coco_split2_label.json",
+                   "dataset/coco/annotations/instances_train2017_coco_split2_unlabel.json",
+                   "dataset/coco/annotations/instances_val2017.json"),
+    "lvis_180k": ("dataset/lvis/annotations/lvis_v1_train_lvis_label.json",
+                  "dataset/lvis/annotations/lvis_v1_train_lvis_unlabel.json",
+                  "dataset/lvis/annotations/lvis_v1_val.json"),
+    "object365_360k": ("dataset/Object365/annotations/zhiyuan_objv2_train_object365_label.json",
+                       "dataset/Object365/annotations/zhiyuan_objv2_train_object365_unlabel.json",
+                       "dataset/Object365/annotations/zhiyuan_objv2_val.json"),
+}
+SUP_REFERENCE = {
+    "coco_split1": dict(semi="coco1_180k", steps=[120000, 160000], num_classes=80),
+    "coco_split2": dict(semi="coco2_180k", steps=[120000, 160000], num_classes=80),
+    "lvis": dict(semi="lvis_180k", steps=[140000, 160000], num_classes=1203),
+}
+
+
+def load(relative_path, root=CONFIG_DIR):
+    return Config.fromfile(str(root / relative_path))
+
+
+def plain(cfg):
+    return cfg._cfg_dict.to_dict()
+
+
+def detector_cfg(cfg):
+    """The Faster R-CNN config (inside the teacher-student wrapper when there is one)."""
+    return cfg.model.model if "model" in cfg.model else cfg.model
+
+
+def unwrap(dataset_cfg):
+    while "dataset" in dataset_cfg:
+        dataset_cfg = dataset_cfg["dataset"]
+    return dataset_cfg
+
+
+def leaf_datasets(data_cfg):
+    """``(key, dataset config)`` of every train/val/test dataset, wrappers removed."""
+    train = data_cfg["train"]
+    parts = [("sup", train["sup"]), ("unsup", train["unsup"])] if train["type"] == "SemiDataset" else [("train", train)]
+    parts += [("val", data_cfg["val"]), ("test", data_cfg["test"])]
+    return [(key, unwrap(dataset)) for key, dataset in parts]
+
+
+def dataset_classes(dataset_cfg):
+    """The configured or the type's class names; None for a type that reads them from its annotation file."""
+    if dataset_cfg.get("classes") is not None:
+        return tuple(dataset_cfg["classes"])
+    classes = DATASETS.get(dataset_cfg["type"]).CLASSES
+    return None if classes is None else tuple(classes)
+
+
+def strip_pretrained(node):
+    """Replace every Pretrained ``init_cfg`` by None in place; return how many were replaced."""
+    replaced = 0
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "init_cfg" and isinstance(value, dict) and value.get("type") == "Pretrained":
+                node[key] = None
+                replaced += 1
+            else:
+                replaced += strip_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        replaced += sum(strip_pretrained(item) for item in node)
+    return replaced
+
+
+def string_values(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from string_values(value)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from string_values(item)
+
+
+def dict_diff(a, b, path=""):
+    """Dotted paths at which two plain nested dicts differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return sorted(p for key in set(a) | set(b)
+                      for p in (dict_diff(a.get(key), b.get(key), f"{path}.{key}" if path else key)))
+    return [] if a == b else [path]
+
+
+def copy_configs_with(tmp_path, relative_path, pattern, replacement):
+    """Copy configs/ to ``tmp_path``; in its copy of ``relative_path`` replace the line ``pattern``."""
+    root = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, root)
+    target = root / relative_path
+    text, count = re.subn(pattern, replacement, target.read_text(), flags=re.MULTILINE)
+    assert count == 1, f"{pattern!r} not found once in {relative_path}"
+    target.write_text(text)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------ every config
+@pytest.mark.parametrize("path", ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+def test_config_parses_with_relative_paths(path):
+    cfg = Config.fromfile(str(path))
+    assert len(plain(cfg)) > 0
+    for value in string_values(plain(cfg)):
+        assert not value.startswith(("/", "~")) and "/home/" not in value, f"{path.name}: absolute path {value!r}"
+
+
+@pytest.mark.parametrize("path", DETECTOR_CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+def test_detector_builds_and_num_classes_match_datasets(path):
+    cfg = Config.fromfile(str(path))
+    strip_pretrained(cfg.model)
+    model = build_detector(cfg.model)
+    num_classes = detector_cfg(cfg).roi_head.bbox_head.num_classes
+    detectors = [model.student, model.teacher] if hasattr(model, "teacher") else [model]
+    for detector in detectors:
+        assert detector.roi_head.bbox_head.fc_cls.out_features == num_classes + 1
+    if hasattr(model, "teacher"):
+        assert not any(p.requires_grad for p in model.teacher.parameters())
+        assert all(p.requires_grad for p in model.student.roi_head.parameters())
+    if "data" in cfg:
+        for key, dataset in leaf_datasets(cfg.data):
+            classes = dataset_classes(dataset)
+            assert classes is None or len(classes) == num_classes, f"{path.name}: data {key} classes"
+
+
+@pytest.mark.parametrize("path", [SEMI.format(name) for name in sorted(SEMI_REFERENCE)]
+                         + [SUP.format(name) for name in sorted(SUP_REFERENCE)])
+def test_every_dataset_pipeline_builds(path):
+    for key, dataset in leaf_datasets(load(path).data):
+        assert len(Compose(dataset.pipeline).transforms) == len(dataset.pipeline), f"{path}: data {key}"
+
+
+# ------------------------------------------------------------------ class lists
+def test_class_lists_of_configs_mirror_the_python_module():
+    coco = load("_base_/datasets/coco_class_lists.py")
+    o365 = load("_base_/datasets/object365_class_lists.py")
+    assert tuple(coco.coco_classes) == class_names.COCO_CLASSES
+    assert tuple(coco.coco_split1_novel) == class_names.COCO_SPLIT1_NOVEL
+    assert tuple(coco.coco_split2_novel) == class_names.COCO_SPLIT2_NOVEL
+    assert tuple(o365.object365_classes) == class_names.OBJECT365_CLASSES
+    assert tuple(o365.object365_novel) == class_names.OBJECT365_NOVEL
+
+
+def test_coco_novel_classes_follow_spec_a1():
+    classes = class_names.COCO_CLASSES
+    coco_ids = [i for i in range(1, 91) if i not in COCO_MISSING_IDS]
+    assert len(classes) == len(coco_ids) == 80
+    assert len(class_names.COCO_SPLIT1_NOVEL) == 20 and set(class_names.COCO_SPLIT1_NOVEL) == VOC_CLASSES
+    split2_labels = [classes.index(name) for name in class_names.COCO_SPLIT2_NOVEL]
+    assert split2_labels == SPLIT2_LABELS
+    assert [coco_ids[label] for label in split2_labels] == SPLIT2_COCO_IDS
+
+
+def test_object365_lists_follow_spec_a2_and_the_class_map():
+    o365 = class_names.OBJECT365_CLASSES
+    assert len(o365) == len(set(o365)) == 365
+    class_maps.check_objects365_names(o365, "class_names.OBJECT365_CLASSES")
+    base, novel = class_names.OBJECT365_BASE, class_names.OBJECT365_NOVEL
+    assert len(base) == 79 and len(novel) == 286 and "Stuffed Toy" in base and "Bear" in base
+    assert set(base).isdisjoint(novel) and set(base) | set(novel) == set(o365)
+    upstream_base = {o365[label] for label in class_maps.mapped_objects365_labels(upstream_teddy_bear=True)}
+    assert set(base) - upstream_base == {"Stuffed Toy"} and len(upstream_base) == 78  # spec A.2: 78 / 287
+
+
+def test_lvis_configs_have_the_1203_lvis_v1_classes():
+    for path in (SEMI.format("lvis_180k"), SUP.format("lvis")):
+        cfg = load(path)
+        assert detector_cfg(cfg).roi_head.bbox_head.num_classes == len(LVISV1Dataset.CLASSES) == 1203
+        assert {dataset.type for _, dataset in leaf_datasets(cfg.data)} == {"LVISV1SplitDataset"}
+
+
+# ------------------------------------------------------------------ soft-teacher baselines
+@pytest.mark.parametrize("name", sorted(SEMI_REFERENCE))
+def test_soft_teacher_reference_values(name):
+    ref = SEMI_REFERENCE[name]
+    cfg = load(SEMI.format(name))
+    assert cfg.runner == dict(type="IterBasedRunner", max_iters=ref["max_iters"])
+    assert cfg.lr_config == dict(policy="step", warmup="linear", warmup_iters=500, warmup_ratio=0.001,
+                                 step=ref["steps"])
+    assert cfg.optimizer == dict(type="SGD", lr=0.01, momentum=0.9, weight_decay=0.0001)
+    assert cfg.optimizer_config == dict(grad_clip=None)
+    assert cfg.fp16 == dict(loss_scale="dynamic")
+    assert cfg.evaluation == dict(interval=ref["eval_interval"], metric="bbox")
+    assert cfg.checkpoint_config == dict(by_epoch=False, interval=4000, max_keep_ckpts=20)
+    assert cfg.find_unused_parameters is True
+    assert cfg.custom_hooks == [dict(type="SetIterNumHook"),
+                                dict(type="MeanTeacherHook", momentum=0.999, interval=1, warm_up=0)]
+    assert cfg.model.type == "SoftTeacher"
+    assert cfg.model.test_cfg == dict(inference_on=ref["inference_on"])
+    assert cfg.model.train_cfg == dict(
+        use_teacher_proposal=False, pseudo_label_initial_score_thr=0.5, rpn_pseudo_threshold=0.9,
+        cls_pseudo_threshold=0.9, reg_pseudo_threshold=0.02, jitter_times=10, jitter_scale=0.06,
+        min_pseduo_box_size=0, unsup_weight=4.0)
+    head = cfg.model.model.roi_head.bbox_head
+    assert head.type == "Shared2FCBBoxHead" and head.num_classes == ref["num_classes"]
+    assert head.loss_cls == CE_LOSS and cfg.USE_FOCAL is False
+    assert cfg.data.samples_per_gpu == 5 and cfg.data.workers_per_gpu == 1
+    assert cfg.data.sampler.train == dict(type="SemiBalanceSampler", sample_ratio=[1, 4], by_prob=True,
+                                          epoch_length=ref["epoch_length"])
+    assert cfg.data.train.type == "SemiDataset"
+    assert cfg.data.train.unsup.filter_empty_gt is False
+    assert cfg.data.train.sup.get("filter_empty_gt", True) is True
+    if ref["novel"] is not None:
+        assert tuple(cfg.data.val.novel_classes) == tuple(cfg.data.test.novel_classes) == ref["novel"]
+        assert cfg.data.val.type == "CocoSplitDataset" and cfg.data.val.per_class_metrics is False
+
+
+@pytest.mark.parametrize("name", sorted(SEMI_ANN_FILES))
+def test_soft_teacher_annotation_files_follow_the_readme_layout(name):
+    cfg = load(SEMI.format(name))
+    label, unlabel, val = SEMI_ANN_FILES[name]
+    assert unwrap(cfg.data.train.sup).ann_file == label
+    assert cfg.data.train.unsup.ann_file == unlabel
+    assert cfg.data.val.ann_file == cfg.data.test.ann_file == val
+
+
+def test_lvis_labeled_side_uses_repeat_factor_sampling_and_coco_images():
+    cfg = load(SEMI.format("lvis_180k"))
+    assert cfg.data.train.sup.type == "ClassBalancedDataset" and cfg.data.train.sup.oversample_thr == 0.01
+    for _, dataset in leaf_datasets(cfg.data):
+        assert dataset.img_prefix == "dataset/coco/"
+
+
+def test_coco_baseline_has_no_labeled_resampling_and_uses_coco_images():
+    cfg = load(SEMI.format("coco1_180k"))
+    assert cfg.data.train.sup.type == cfg.data.train.unsup.type == "CocoDataset"
+    assert cfg.data.train.sup.img_prefix == cfg.data.train.unsup.img_prefix == "dataset/coco/train2017/"
+    assert cfg.data.val.img_prefix == "dataset/coco/val2017/"
+
+
+def test_r50_caffe_backbone_and_pipelines_follow_spec_b1_b3():
+    cfg = load(SEMI.format("coco1_180k"))
+    backbone = cfg.model.model.backbone
+    assert (backbone.depth, backbone.style, backbone.frozen_stages, backbone.norm_eval) == (50, "caffe", 1, True)
+    assert backbone.norm_cfg == dict(type="BN", requires_grad=False) and backbone.init_cfg == PRETRAINED
+    assert strip_pretrained(cfg.model) == 1  # the backbone's is the only download
+    assert cfg.img_norm_cfg == dict(mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0], to_rgb=False)
+    sup = cfg.data.train.sup.pipeline
+    assert sup[2] == dict(type="RandResize", img_scale=[(1333, 400), (1333, 1200)], multiscale_mode="range",
+                          keep_ratio=True)
+    assert sup[3] == dict(type="RandFlip", flip_ratio=0.5)
+    assert [op.type for op in sup[4].transforms] == [
+        "Identity", "AutoContrast", "RandEqualize", "RandSolarize", "RandColor", "RandContrast", "RandBrightness",
+        "RandSharpness", "RandPosterize"]
+    branches = cfg.data.train.unsup.pipeline[2]
+    assert branches.type == "MultiBranch"
+    assert [op.type for op in branches.unsup_teacher][:2] == ["RandResize", "RandFlip"]
+    assert [op.type for op in branches.unsup_student][:4] == ["RandResize", "RandFlip", "ShuffledSequential",
+                                                              "RandErase"]
+    assert cfg.data.val.pipeline[1].img_scale == (1333, 800) and cfg.data.val.pipeline[1].flip is False
+    rcnn_test = cfg.model.model.test_cfg.rcnn
+    assert rcnn_test == dict(score_thr=0.05, nms=dict(type="nms", iou_threshold=0.5), max_per_img=100)
+
+
+# ------------------------------------------------------------------ SPLIT and USE_FOCAL switches
+def test_split_configs_differ_only_in_split_dependent_keys():
+    diff = dict_diff(plain(load(SEMI.format("coco1_180k"))), plain(load(SEMI.format("coco2_180k"))))
+    assert diff == ["coco_split", "data.test.novel_classes", "data.train.sup.ann_file", "data.train.unsup.ann_file",
+                    "data.val.novel_classes", "split_annotations"]
+
+
+@pytest.mark.parametrize("split", [1, 2])
+def test_split_line_selects_the_fixed_split_config(tmp_path, split):
+    root = copy_configs_with(tmp_path, SEMI.format("coco_180k"), r"^SPLIT = 1$", f"SPLIT = {split}")
+    selected = plain(load(SEMI.format("coco_180k"), root))
+    assert selected.pop("SPLIT") == split
+    assert selected == plain(load(SEMI.format(f"coco{split}_180k")))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # mmcv's temp file on a raise
+def test_split_line_rejects_an_unknown_split(tmp_path):
+    root = copy_configs_with(tmp_path, SEMI.format("coco_180k"), r"^SPLIT = 1$", "SPLIT = 3")
+    with pytest.raises(ValueError, match="SPLIT = 3"):
+        load(SEMI.format("coco_180k"), root)
+
+
+@pytest.mark.parametrize("name", sorted(SEMI_REFERENCE))
+def test_use_focal_switches_the_roi_classification_loss(tmp_path, name):
+    root = copy_configs_with(tmp_path, SEMI.format(name), r"^USE_FOCAL = False$", "USE_FOCAL = True")
+    cfg = load(SEMI.format(name), root)
+    head_cfg = cfg.model.model.roi_head.bbox_head
+    assert head_cfg.loss_cls == FOCAL_LOSS
+    head = build_head(head_cfg)
+    assert type(head.loss_cls).__name__ == "SoftmaxFocalLoss" and head.loss_cls.gamma == 1.0
+    unchanged = plain(load(SEMI.format(name)))
+    changed = {re.sub(r"(loss_cls|roi_cls_loss)\..*", r"\1", path) for path in dict_diff(plain(cfg), unchanged)}
+    assert changed == {"USE_FOCAL", "model.model.roi_head.bbox_head.loss_cls", "roi_cls_loss"}
+
+
+# ------------------------------------------------------------------ supervised baselines
+@pytest.mark.parametrize("name", sorted(SUP_REFERENCE))
+def test_supervised_baseline_trains_on_the_labeled_side_of_its_setting(name):
+    ref = SUP_REFERENCE[name]
+    cfg, semi = load(SUP.format(name)), load(SEMI.format(ref["semi"]))
+    assert cfg.model.type == "FasterRCNN" and cfg.model.roi_head.bbox_head.num_classes == ref["num_classes"]
+    assert cfg.model.roi_head.bbox_head.loss_cls == CE_LOSS
+    assert cfg.runner == dict(type="IterBasedRunner", max_iters=180000)
+    assert cfg.lr_config.step == ref["steps"] and cfg.optimizer.lr == 0.01
+    assert cfg.fp16 == dict(loss_scale="dynamic")
+    assert cfg.evaluation == dict(interval=20000, metric="bbox")
+    assert cfg.checkpoint_config == dict(by_epoch=False, interval=4000, max_keep_ckpts=20)
+    assert set(cfg.data) == {"samples_per_gpu", "workers_per_gpu", "train", "val", "test"}
+    assert cfg.data.samples_per_gpu == 1 and cfg.data.workers_per_gpu == 1
+    labeled, semi_labeled = cfg.data.train, semi.data.train.sup
+    assert labeled.type == semi_labeled.type and labeled.get("oversample_thr") == semi_labeled.get("oversample_thr")
+    for key in ("type", "ann_file", "img_prefix", "classes"):
+        assert unwrap(labeled).get(key) == unwrap(semi_labeled).get(key)
+    steps = [step.type for step in unwrap(labeled).pipeline]
+    assert steps == ["LoadImageFromFile", "LoadAnnotations", "RandResize", "RandFlip", "OneOf", "Normalize", "Pad",
+                     "DefaultFormatBundle", "Collect"]
+    assert plain(cfg)["data"]["val"] == plain(semi)["data"]["val"]
