@@ -10,6 +10,7 @@ from mmdet.utils import get_root_logger
 
 from ssod.apis.dist_env import local_rank
 from ssod.apis.parallel import wrap_model
+from ssod.apis.runner import ResumableIterBasedRunner
 from ssod.datasets.builder import build_dataloader
 from ssod.utils.dist_utils import broadcast_object, get_world_size
 from ssod.utils.hooks.evaluation import DetEvalHook
@@ -88,7 +89,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=True, timest
     loaders = build_train_loaders(datasets, cfg, distributed)
     model = wrap_model(model, cfg, distributed)
     optimizer = build_optimizer(model, cfg.optimizer)
-    runner = build_runner(cfg.runner, default_args=dict(
+    # mmcv's IterBasedRunner resumes one iteration too early; this subclass resumes exactly.
+    runner = build_runner(dict(cfg.runner, type=ResumableIterBasedRunner.__name__), default_args=dict(
         model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
     runner.timestamp = timestamp
     runner.register_training_hooks(

@@ -1,0 +1,61 @@
+"""An mmcv IterBasedRunner whose checkpoints resume after the iteration they were saved at."""
+import os
+import os.path as osp
+
+import mmcv
+import torch
+from mmcv.runner import RUNNERS, IterBasedRunner, save_checkpoint
+
+
+@RUNNERS.register_module()
+class ResumableIterBasedRunner(IterBasedRunner):
+    """``IterBasedRunner`` with an exact resume.
+
+    mmcv 1.7 saves checkpoints from ``after_train_iter``, before ``runner.iter`` counts
+    the iteration just finished, and records ``meta['iter'] = runner.iter``: ``iter_2.pth``
+    says 1, so resuming from it trains its last iteration a second time (one more
+    optimizer step and EMA teacher update, with the learning rate of that earlier step).
+    Here ``meta['iter']`` is the number of finished iterations (the number in the file
+    name), which :meth:`resume` continues from. ``resume`` also restores the hooks'
+    messages (``meta['hook_msgs']``, e.g. the best score of ``save_best``), which
+    ``IterBasedRunner.resume`` drops. Checkpoints are written to a temporary file and
+    renamed, so ``latest.pth`` never points at a half-written file.
+    """
+
+    def save_checkpoint(self, out_dir, filename_tmpl="iter_{}.pth", meta=None, save_optimizer=True,
+                        create_symlink=True):
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError(f"meta should be a dict or None, got {type(meta).__name__}")
+        finished_iters = self.iter + 1
+        checkpoint_meta = {**(meta or {}), **(self.meta or {}), "epoch": self.epoch + 1, "iter": finished_iters}
+        filename = filename_tmpl.format(finished_iters)
+        filepath = osp.join(out_dir, filename)
+        partial_path = filepath + ".partial"
+        save_checkpoint(self.model, partial_path, optimizer=self.optimizer if save_optimizer else None,
+                        meta=checkpoint_meta)
+        os.replace(partial_path, filepath)
+        if create_symlink:
+            mmcv.symlink(filename, osp.join(out_dir, "latest.pth"))
+
+    def resume(self, checkpoint, resume_optimizer=True, map_location="default"):
+        if map_location == "default":
+            map_location = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        path = checkpoint
+        checkpoint = self.load_checkpoint(path, map_location=map_location)
+        meta = checkpoint.get("meta", {})
+        missing = [key for key in ("epoch", "iter") if key not in meta]
+        if missing:
+            raise KeyError(f"checkpoint {path!r} has no meta {missing}; it cannot be resumed from")
+        self._epoch = meta["epoch"]
+        self._iter = meta["iter"]
+        self._inner_iter = meta["iter"]
+        if resume_optimizer and "optimizer" in checkpoint:
+            if isinstance(self.optimizer, dict):
+                for name, optimizer in self.optimizer.items():
+                    optimizer.load_state_dict(checkpoint["optimizer"][name])
+            else:
+                self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.meta is None:
+            self.meta = {}
+        self.meta.setdefault("hook_msgs", {}).update(meta.get("hook_msgs", {}))
+        self.logger.info(f"resumed from {path}: {self.iter} iterations done (epoch {self.epoch})")
