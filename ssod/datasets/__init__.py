@@ -1,1 +1,1 @@
-from ssod.datasets import builder, coco_split, pipelines, samplers, semi_dataset  # noqa: F401
+from ssod.datasets import builder, class_maps, coco_split, lvis, objects365, pipelines, samplers, semi_dataset  # noqa: F401
