@@ -352,12 +352,12 @@ def test_two_ranks_give_the_factors_of_one_process_with_all_labels(tmp_path, lab
 def test_toy_grs_training_run(toy_workspace):
     """tools/train.py with the toy GrS config, shrunk so that GbR, GbT, saves and a refresh all happen."""
     work_dir = toy_workspace / "work_dirs/grs"
-    run_tool([REPO_ROOT / "tools/train.py", GRS_CONFIG, "--work-dir", work_dir, "--seed", "0", "--no-validate",
-              "--cfg-options", "runner.max_iters=12", "log_config.interval=4", "custom_hooks.2.save_interval=5",
-              "custom_hooks.2.update_iter=5", "model.train_cfg.warm_up_iter=2",
-              "model.model.roi_head.bbox_head.loss_cls.warm_up_iter=3", "data.workers_per_gpu=0",
-              "data.samples_per_gpu=2", "model.train_cfg.jitter_times=2", "lr_config.warmup_iters=2"],
-             cwd=toy_workspace)
+    options = ["log_config.interval=4", "custom_hooks.2.save_interval=5", "custom_hooks.2.update_iter=5",
+               "model.train_cfg.warm_up_iter=2", "model.model.roi_head.bbox_head.loss_cls.warm_up_iter=3",
+               "data.workers_per_gpu=0", "data.samples_per_gpu=2", "model.train_cfg.jitter_times=2",
+               "lr_config.warmup_iters=2"]
+    train = [REPO_ROOT / "tools/train.py", GRS_CONFIG, "--work-dir", work_dir, "--seed", "0", "--no-validate"]
+    run_tool(train + ["--cfg-options", "runner.max_iters=12"] + options, cwd=toy_workspace)
     with open(work_dir / "pseudo_labels/pseudo.json") as f:
         store = json.load(f)
     assert store["meta"]["lambd"] == pytest.approx(0.5 * 11 / 12) and store["meta"]["iter"] == 11
@@ -379,3 +379,12 @@ def test_toy_grs_training_run(toy_workspace):
     assert checkpoint["meta"]["hook_msgs"]["crs_save_iter"] == 11
     assert checkpoint["meta"]["hook_msgs"]["crs_refresh_store_iter"] == 11
     assert "class_score_tracker.score_mean" in checkpoint["state_dict"]
+
+    # resuming for two more iterations (no save or refresh in them) restores the store of iteration 11
+    proc = run_tool(train + ["--resume-from", work_dir / "latest.pth", "--cfg-options", "runner.max_iters=14"]
+                    + options, cwd=toy_workspace)
+    output = proc.stderr + proc.stdout
+    assert "CrS: resumed at iter 12 with the store of iter 11" in output
+    assert "repeat factors from the store of iter 11" in output
+    with open(work_dir / "pseudo_labels/pseudo.json") as f:
+        assert json.load(f) == store
