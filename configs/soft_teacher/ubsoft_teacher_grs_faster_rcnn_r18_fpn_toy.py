@@ -3,9 +3,6 @@
 # GbR reweights from t > 100, class-wise thresholds from t >= 150, pseudo labels are dumped
 # from t > 150, saved at t = 1, 51, 101, ... and turned into CrS repeat factors at t = 101, 201, ...
 _base_ = "soft_teacher_faster_rcnn_r18_fpn_toy.py"
-custom_imports = dict(
-    imports=["ssod.models.soft_teacher_grs", "ssod.utils.hooks.resampling", "ssod.datasets.crs_wrappers"],
-    allow_failed_imports=False)
 num_classes = 8
 model = dict(
     type="SoftTeacherGrS",

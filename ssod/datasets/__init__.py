@@ -1,1 +1,2 @@
-from ssod.datasets import builder, class_maps, coco_split, lvis, objects365, pipelines, samplers, semi_dataset  # noqa: F401
+from ssod.datasets import (builder, class_maps, coco_split, crs_wrappers, lvis, objects365, pipelines,  # noqa: F401
+                           samplers, semi_dataset)
