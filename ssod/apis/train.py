@@ -8,6 +8,7 @@ from mmcv.runner import Fp16OptimizerHook, OptimizerHook, build_optimizer, build
 from mmdet.datasets import build_dataset, replace_ImageToTensor
 from mmdet.utils import get_root_logger
 
+from ssod.apis.checkpoint import load_initial_weights
 from ssod.apis.dist_env import local_rank
 from ssod.apis.parallel import wrap_model
 from ssod.apis.runner import ResumableIterBasedRunner
@@ -112,6 +113,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=True, timest
     if resume_from:
         runner.resume(resume_from, map_location="cpu")
     elif cfg.get("load_from"):
-        runner.load_checkpoint(cfg.load_from, map_location="cpu")
+        logger.info(f"initial weights from {cfg.load_from}")
+        load_initial_weights(runner.model, cfg.load_from, logger=logger)
     runner.run(loaders, cfg.workflow)
     return runner
