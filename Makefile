@@ -2,7 +2,7 @@
 PYTHON_ENV = $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV)/bin/python,.venv/bin/python)
 PYTEST_ARGS ?=
 
-.PHONY: install test demo toy-data clean-toy
+.PHONY: install test demo toy-data
 
 install:
 	bash tools/install/install.sh
@@ -14,4 +14,4 @@ test: install
 	$(PYTHON_ENV) -m pytest tests $(PYTEST_ARGS)
 
 demo: install toy-data
-	bash tools/demo.sh
+	$(PYTHON_ENV) tools/demo.py
