@@ -1,5 +1,5 @@
-"""GradientResamplingHook, RFS/CrS dataset wrappers and a short toy GrS training run
-(spec E.2-E.5, H.10-H.13, H.26, H.36; I.4 items 31, 33)."""
+"""GradientResamplingHook, RFS/CrS dataset wrappers, the labeled statistics L_c / N_L of the built
+labeled dataset and a short toy GrS training run (spec E.2-E.5, H.10-H.13, H.26, H.29, H.36; I.4 items 31, 33)."""
 import copy
 import glob
 import json
@@ -15,20 +15,20 @@ import torch.multiprocessing as mp
 from conftest import REPO_ROOT, run_tool
 from mmcv.runner import HOOKS, LogBuffer
 from mmcv.runner.iter_based_runner import IterLoader
-from mmdet.datasets import DATASETS, build_dataset
+from mmdet.datasets import DATASETS, ConcatDataset, build_dataset
 
 import ssod.datasets.crs_wrappers  # noqa: F401  (registers ClassBalancedDatasetRFS / CrS)
 import ssod.datasets.semi_dataset  # noqa: F401  (registers SemiDataset)
 from ssod.datasets.builder import build_dataloader
 from ssod.datasets.crs import crs_repeat_factors, rfs_repeat_factors
-from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, ClassBalancedDatasetRFS
+from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, ClassBalancedDatasetRFS, labeled_dataset_statistics
 from ssod.datasets.pseudo_store import PseudoLabelStore
 from ssod.utils.hooks.resampling import GradientResamplingHook
 
 CLASSES = ("a", "b", "c")
 NUM_UNLABELED = 12
 UNLABELED_PREFIX = "unlab"
-LABELED_COUNTS = [20, 2, 0]  # L_c of the labeled file written below; N_L = 20
+LABELED_COUNTS = [20, 2, 0]  # L_c of the labeled test dataset below; N_L = 20
 ALPHA, MAX_ITERS = 1.0, 40
 GRS_CONFIG = REPO_ROOT / "configs/soft_teacher/ubsoft_teacher_grs_faster_rcnn_r18_fpn_toy.py"
 
@@ -36,13 +36,13 @@ GRS_CONFIG = REPO_ROOT / "configs/soft_teacher/ubsoft_teacher_grs_faster_rcnn_r1
 class HookTestDataset:
     """Just what the wrappers, SemiDataset, the sampler and the hook read."""
 
-    def __init__(self, num_images, img_prefix, cat_sets=None, ann_file=None):
+    def __init__(self, num_images, img_prefix, label_sets=None, ann_file=None):
         self.CLASSES = CLASSES
         self.img_prefix = img_prefix
         self.ann_file = ann_file
         self.data_infos = [dict(filename=f"img{i}.jpg", width=80, height=64) for i in range(num_images)]
         self.flag = np.ones(num_images, dtype=np.uint8)
-        self.cat_sets = cat_sets or [[] for _ in range(num_images)]
+        self.label_sets = label_sets or [[] for _ in range(num_images)]
 
     def __len__(self):
         return len(self.data_infos)
@@ -51,25 +51,25 @@ class HookTestDataset:
         return dict(idx=idx)
 
     def get_cat_ids(self, idx):
-        return list(self.cat_sets[idx])
+        return list(self.label_sets[idx])
+
+    def get_ann_info(self, idx):
+        return dict(labels=np.array(self.label_sets[idx], dtype=np.int64))
 
 
 DATASETS.register_module(name="GrSHookTestDataset", module=HookTestDataset, force=True)
 
 
 def write_labeled_file(path):
-    """20 images: class a in all, class b in two, class c in none."""
-    images = [dict(id=i, file_name=f"l{i}.jpg", width=80, height=64) for i in range(20)]
-    anns = [dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 5, 5], area=25, iscrowd=0) for i in range(20)]
-    anns += [dict(id=100 + i, image_id=i, category_id=2, bbox=[1, 1, 5, 5], area=25, iscrowd=0) for i in range(2)]
-    categories = [dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)]
-    path.write_text(json.dumps(dict(images=images, annotations=anns, categories=categories)))
+    """The annotation file the labeled test dataset names (its statistics are cached by this file)."""
+    path.write_text(json.dumps(dict(images=[], annotations=[], categories=[])))
     return str(path)
 
 
 def semi_cfg(ann_file, sup_type="ClassBalancedDatasetRFS"):
-    labeled_sets = [[1, 2] if i < 2 else [1] for i in range(20)]
-    sup = dict(type="GrSHookTestDataset", num_images=20, img_prefix="lab", cat_sets=labeled_sets, ann_file=ann_file)
+    """Labeled: 20 images, class a in all, class b in two (a second box of a in one), class c in none."""
+    labeled_sets = [[0, 1, 0] if i == 0 else [0, 1] if i == 1 else [0] for i in range(20)]
+    sup = dict(type="GrSHookTestDataset", num_images=20, img_prefix="lab", label_sets=labeled_sets, ann_file=ann_file)
     if sup_type is not None:
         sup = dict(type=sup_type, oversample_thr=0.3, dataset=sup)
     unsup = dict(type="ClassBalancedDatasetCrS",
@@ -189,7 +189,7 @@ def test_labeled_rfs_factors_reach_the_sampler(labeled_file):
     # f_b = 2 / 20 = 0.1 < 0.3: images with class b repeat ceil(sqrt(0.3 / 0.1)) = 2 times
     expected = [2, 2] + [1] * 18
     np.testing.assert_array_equal(dataset.sup_repeat_factors(), expected)
-    np.testing.assert_array_equal(rfs_repeat_factors(dataset.sup.dataset.cat_sets, 0.3), expected)
+    np.testing.assert_array_equal(rfs_repeat_factors(dataset.sup.dataset.label_sets, 0.3), expected)
     np.testing.assert_array_equal(loader.sampler.repeat_factors(0), expected)
     np.testing.assert_array_equal(loader.sampler.repeat_factors(1), np.ones(NUM_UNLABELED))
     assert dataset.unsup.image_keys() == [unlabeled_key(i) for i in range(NUM_UNLABELED)]
@@ -254,6 +254,109 @@ def test_upstream_order_refreshes_before_the_save(tmp_path, labeled_file):
     lambd_13 = ALPHA * 13 / MAX_ITERS
     np.testing.assert_array_equal(
         recorder.calls[0][2], expected_factors(tmp_path / "work/pseudo_labels/pseudo_iter13.json", lambd_13))
+
+
+# ----------------------------------------------------------------------------- labeled statistics (E.4, H.29)
+def write_coco_file(path, categories, images):
+    """``images``: id -> (width, [(category id, iscrowd)]); every box 10 x 10."""
+    image_dicts = [dict(id=i, file_name=f"{i}.jpg", width=width, height=48) for i, (width, _) in images.items()]
+    annotations = [dict(id=n + 1, image_id=i, category_id=cat, bbox=[1, 1, 10, 10], area=100, iscrowd=crowd)
+                   for n, (i, cat, crowd) in enumerate((i, *box) for i, (_, boxes) in images.items() for box in boxes)]
+    path.write_text(json.dumps(dict(images=image_dicts, annotations=annotations,
+                                    categories=[dict(id=cat, name=name) for cat, name in categories])))
+    return str(path)
+
+
+def coco_cfg(ann_file):
+    return dict(type="CocoDataset", ann_file=ann_file, img_prefix="", classes=CLASSES, pipeline=[])
+
+
+# a (id 1), b (id 4), c (id 7) in id order; "other" (id 9) is not a class
+ID_ORDER = [(1, "a"), (4, "b"), (7, "c"), (9, "other")]
+PART_ONE = {
+    1: (64, [(1, 0), (1, 0), (4, 0)]),  # a twice, b: counts once for a, once for b
+    2: (64, [(7, 0), (1, 1)]),  # c, and a crowd box of a (not a training target)
+    3: (64, [(4, 1)]),  # only a crowd box: kept by mmdet's filter, no class
+    4: (64, [(9, 0)]),  # only a category outside the classes: filtered
+    5: (64, []),  # no annotation: filtered
+    6: (20, [(1, 0)]),  # shorter side < 32: filtered
+}
+PART_TWO = {10: (64, [(1, 0), (1, 0), (1, 0)]), 11: (64, [(4, 0), (7, 0)])}
+
+
+def test_labeled_statistics_are_hand_counts_of_the_training_targets(tmp_path):
+    dataset = build_dataset(coco_cfg(write_coco_file(tmp_path / "one.json", ID_ORDER, PART_ONE)))
+    counts, num_labeled, cached = labeled_dataset_statistics(dataset, 3)
+    # a: image 1 only (the crowd a of image 2 is no target); b: image 1; c: image 2. N_L: images 1, 2, 3
+    np.testing.assert_array_equal(counts, [1, 1, 1])
+    assert counts.dtype == np.int64 and num_labeled == 3 and cached is False
+    # mmdet's CocoDataset.get_cat_ids gives raw category ids with crowd boxes: not usable as labels
+    assert sorted(dataset.get_cat_ids(1)) == [1, 7]
+
+
+def test_labeled_statistics_follow_the_labels_the_dataset_trains_with(tmp_path):
+    """A file listing its categories out of CLASSES order: mmdet labels them in file order; L_c follows that."""
+    file_order = [(7, "c"), (1, "a"), (4, "b")]
+    images = {10: (64, [(1, 0), (1, 0), (1, 0)]), 11: (64, [(1, 0), (7, 0)]), 12: (64, [(1, 0)])}
+    dataset = build_dataset(coco_cfg(write_coco_file(tmp_path / "shuffled.json", file_order, images)))
+    assert dataset.cat2label == {7: 0, 1: 1, 4: 2}
+    counts, num_labeled, _ = labeled_dataset_statistics(dataset, 3)
+    # a (label 1) in three images, c (label 0) in one, b (label 2) in none; by CLASSES names it would be [3, 0, 1]
+    np.testing.assert_array_equal(counts, [1, 3, 0])
+    assert num_labeled == 3
+
+
+def test_labeled_statistics_of_a_concatenation_count_every_image_once_per_class(tmp_path):
+    parts = [coco_cfg(write_coco_file(tmp_path / "one.json", ID_ORDER, PART_ONE)),
+             coco_cfg(write_coco_file(tmp_path / "two.json", ID_ORDER[:3], PART_TWO))]
+    wrapped = build_dataset(dict(type="ClassBalancedDatasetRFS", oversample_thr=0.1, dataset=parts))
+    assert isinstance(wrapped.dataset, ConcatDataset) and len(wrapped) == 5
+    assert len(wrapped.repeat_factors()) == 5
+    counts, num_labeled, _ = labeled_dataset_statistics(wrapped, 3)
+    # a: image 1 (part one) and image 10 (part two, three boxes); b: images 1 and 11; c: images 2 and 11
+    np.testing.assert_array_equal(counts, [2, 2, 2])
+    assert num_labeled == 5
+
+
+def test_labeled_statistics_cache_is_reused_until_an_annotation_file_changes(tmp_path, monkeypatch):
+    one = write_coco_file(tmp_path / "one.json", ID_ORDER, PART_ONE)
+    parts = [coco_cfg(one), coco_cfg(write_coco_file(tmp_path / "two.json", ID_ORDER[:3], PART_TWO))]
+    cache_dir = tmp_path / "work/pseudo_labels"
+    first = labeled_dataset_statistics(build_dataset(parts), 3, cache_dir=str(cache_dir))
+    assert first[2] is False and len(glob.glob(str(cache_dir / "labeled_stats_*.json"))) == 1
+
+    resumed = build_dataset(parts)
+    for part in resumed.datasets:  # a cache hit reads no annotation
+        monkeypatch.setattr(part, "get_ann_info", lambda idx: pytest.fail("recounted"))
+    counts, num_labeled, cached = labeled_dataset_statistics(resumed, 3, cache_dir=str(cache_dir))
+    assert cached is True and num_labeled == 5
+    np.testing.assert_array_equal(counts, first[0])
+
+    write_coco_file(tmp_path / "one.json", ID_ORDER, {**PART_ONE, 7: (64, [(4, 0)])})  # one more image with b
+    counts, num_labeled, cached = labeled_dataset_statistics(build_dataset(parts), 3, cache_dir=str(cache_dir))
+    assert cached is False and num_labeled == 6
+    np.testing.assert_array_equal(counts, [2, 3, 2])
+    assert len(glob.glob(str(cache_dir / "labeled_stats_*.json"))) == 1  # same files: the entry is replaced
+
+    (cache_file,) = glob.glob(str(cache_dir / "labeled_stats_*.json"))
+    with open(cache_file, "w") as f:
+        f.write("{")
+    with pytest.raises(ValueError, match="corrupt labeled-statistics cache"):
+        labeled_dataset_statistics(build_dataset(parts), 3, cache_dir=str(cache_dir))
+
+
+def test_labeled_statistics_errors(tmp_path):
+    one = coco_cfg(write_coco_file(tmp_path / "one.json", ID_ORDER, PART_ONE))
+    with pytest.raises(ValueError, match="3 classes, the model 4"):
+        labeled_dataset_statistics(build_dataset(one), 4)
+    other_classes = dict(coco_cfg(str(tmp_path / "one.json")), classes=("b", "a", "c"))
+    with pytest.raises(ValueError, match="other CLASSES"):
+        labeled_dataset_statistics(build_dataset([one, other_classes]), 3)
+    no_file = HookTestDataset(2, "lab", label_sets=[[0], [2]])
+    with pytest.raises(ValueError, match="ann_file None"):
+        labeled_dataset_statistics(no_file, 3, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="labeled image 1 has label 3 outside"):
+        labeled_dataset_statistics(HookTestDataset(2, "lab", label_sets=[[0], [3]]), 3)
 
 
 # ----------------------------------------------------------------------------- restarts (H.11, H.36)

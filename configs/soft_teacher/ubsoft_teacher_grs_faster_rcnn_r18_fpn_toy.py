@@ -19,6 +19,5 @@ data = dict(train=dict(
 custom_hooks = [
     dict(type="SetIterNumHook"),
     dict(type="MeanTeacherHook", momentum=0.999, interval=1, warm_up=0),
-    dict(type="GradientResamplingHook", save_interval=50, update_iter=100,
-         labeled_ann_file={{_base_.data.train.sup.ann_file}}),
+    dict(type="GradientResamplingHook", save_interval=50, update_iter=100),
 ]

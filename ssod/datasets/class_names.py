@@ -1,13 +1,11 @@
-"""Class lists of the CI-SSOD data settings (spec A): the single source of truth.
+"""COCO class lists of the CI-SSOD COCO setting (spec A.1): the single source of truth.
 
-Configs cannot import Python modules, so ``configs/_base_/datasets/coco_class_lists.py`` and
-``object365_class_lists.py`` hold literal copies of these tuples; ``tests/test_configs.py``
-checks that both agree.
-Contiguous labels follow the order of ``COCO_CLASSES`` / ``OBJECT365_CLASSES``.
+Configs cannot import Python modules, so ``configs/_base_/datasets/coco_class_lists.py`` holds
+literal copies of these tuples; ``tests/test_configs.py`` checks that both agree.
+Contiguous labels follow the order of ``COCO_CLASSES``. The Objects365 classes are read from
+the annotation files and its novel/base classes derived from ``class_maps`` (``Objects365Dataset``).
 """
-from mmdet.datasets import CocoDataset, Objects365V2Dataset
-
-from ssod.datasets.class_maps import mapped_objects365_labels
+from mmdet.datasets import CocoDataset
 
 COCO_CLASSES = CocoDataset.CLASSES
 
@@ -25,11 +23,3 @@ COCO_SPLIT2_NOVEL = (
     "broccoli", "hot dog", "pizza", "bed", "dining table", "tv", "mouse", "remote", "keyboard",
     "oven", "refrigerator", "book", "vase", "hair drier", "toothbrush",
 )
-
-# Objects365 v2 ("zhiyuan_objv2"): contiguous label = position, category id = position + 1.
-OBJECT365_CLASSES = Objects365V2Dataset.CLASSES
-
-# Majority ("base") Objects365 classes: those the COCO->Objects365 map of class_maps reaches
-# (default map: 79, teddy bear -> "Stuffed Toy"); the other 286 are the minority ("novel") ones.
-OBJECT365_BASE = tuple(OBJECT365_CLASSES[label] for label in mapped_objects365_labels())
-OBJECT365_NOVEL = tuple(name for name in OBJECT365_CLASSES if name not in OBJECT365_BASE)

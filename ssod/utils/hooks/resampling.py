@@ -11,8 +11,9 @@ H.6, H.10-H.13, H.26, H.36, H.37):
   every rank clears its pending entries.
 * refresh, when ``t % update_iter == 1`` and ``t > 10``: rank 0 computes the CrS repeat
   factors of the unlabeled images from the store (``crs_repeat_factors`` with ``L_c``, ``N_L``
-  of the labeled annotation file) and broadcasts them; every rank hands them to its
-  ``SemiBalanceSampler``, which applies them from the next batch on. No loader is rebuilt.
+  of the built labeled dataset, ``labeled_dataset_statistics``) and broadcasts them; every
+  rank hands them to its ``SemiBalanceSampler``, which applies them from the next batch on.
+  No loader is rebuilt.
 
 In one iteration the save comes first, so the refresh sees the newest labels; the upstream
 order (refresh first, one save interval of lag, H.26) is kept behind ``upstream_order=True``.
@@ -30,8 +31,8 @@ import os.path as osp
 import numpy as np
 from mmcv.runner import HOOKS, Hook
 
-from ssod.datasets.crs import crs_repeat_factors, labeled_class_statistics
-from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, unwrap_dataset
+from ssod.datasets.crs import crs_repeat_factors
+from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, labeled_dataset_statistics
 from ssod.datasets.pseudo_store import PseudoLabelStore, linear_lambd, snapshot_path
 from ssod.utils.dist_utils import all_gather_objects, broadcast_object, get_world_size, is_main_process
 from ssod.utils.hooks.mean_teacher import unwrap_model
@@ -79,17 +80,18 @@ class GradientResamplingHook(Hook):
         alpha (float, optional): final CrS strength; default ``model.train_cfg.alpha``.
         max_iter (int, optional): length of the lambd ramp; default ``model.train_cfg.max_iter``,
             else ``runner.max_iters``.
-        labeled_ann_file (str, optional): labeled annotation JSON for ``L_c``, ``N_L``; default the
-            ``ann_file`` of the training set's labeled dataset.
-        include_crowd (bool): count crowd annotations in ``L_c`` (upstream; spec H.29).
         upstream_order (bool): refresh before the same-iteration save (spec H.26).
+
+    ``L_c`` and ``N_L`` come from the training set's labeled side as built (all parts of a
+    concatenation, after mmdet's filters): images per class of their training targets (crowd
+    boxes excluded, spec H.29) and the number of labeled images. They are counted once on rank 0
+    and cached under ``work_dir/pseudo_labels`` (see ``labeled_dataset_statistics``).
 
     Needs ``data.train`` = ``SemiDataset`` with ``unsup`` a ``ClassBalancedDatasetCrS``, the
     ``SemiBalanceSampler``, and a model with ``pseudo_label_pool`` (``SoftTeacherGrS``).
     """
 
-    def __init__(self, save_interval=4000, update_iter=16000, alpha=None, max_iter=None,
-                 labeled_ann_file=None, include_crowd=False, upstream_order=False):
+    def __init__(self, save_interval=4000, update_iter=16000, alpha=None, max_iter=None, upstream_order=False):
         for name, value in (("save_interval", save_interval), ("update_iter", update_iter)):
             if int(value) != value or value < 2:
                 raise ValueError(f"GradientResamplingHook: {name} = {value}; expected an integer >= 2 "
@@ -102,8 +104,6 @@ class GradientResamplingHook(Hook):
         self.update_iter = int(update_iter)
         self.alpha = alpha
         self.max_iter = max_iter
-        self.labeled_ann_file = labeled_ann_file
-        self.include_crowd = include_crowd
         self.upstream_order = upstream_order
         self.store = None  # rank 0 only
         self._restored_factor_store = None  # rank 0, resumed runs: the store of the last refresh
@@ -181,12 +181,12 @@ class GradientResamplingHook(Hook):
                             f"{type(unsup).__name__}")
         if is_main_process():
             self.image_keys = unsup.image_keys()
-            ann_file = self.labeled_ann_file or getattr(unwrap_dataset(dataset.sup), "ann_file", None)
-            if not isinstance(ann_file, str):
-                raise ValueError(f"GradientResamplingHook: set labeled_ann_file (the labeled dataset's ann_file "
-                                 f"is {ann_file!r})")
-            self.labeled_counts, self.num_labeled = labeled_class_statistics(
-                ann_file, classes=dataset.CLASSES, cache_dir=self.pseudo_dir, include_crowd=self.include_crowd)
+            self.labeled_counts, self.num_labeled, cached = labeled_dataset_statistics(
+                dataset.sup, self._model(runner).num_classes, cache_dir=self.pseudo_dir)
+            absent = int((self.labeled_counts == 0).sum())
+            runner.logger.info(f"CrS labeled statistics ({'cached' if cached else 'counted'}): N_L = "
+                               f"{self.num_labeled} images, {absent} of {len(self.labeled_counts)} classes "
+                               "without a labeled image")
         self._set_up = True
         if broadcast_object(self._restored_factor_store is not None):
             self._apply_factors(self._restored_factor_store)
