@@ -1,1 +1,1 @@
-from ssod.utils.hooks import evaluation, mean_teacher, resampling  # noqa: F401
+from ssod.utils.hooks import evaluation, mean_teacher, resampling, tensorboard_logger  # noqa: F401
