@@ -13,7 +13,7 @@ data = dict(
     workers_per_gpu=1,
     train=dict(
         type="SemiDataset",
-        sup=dict(type="ClassBalancedDataset", oversample_thr=0.01,
+        sup=dict(type="ClassBalancedDatasetRFS", oversample_thr=0.01,
                  dataset=dict(type="LVISV1SplitDataset", ann_file=lvis_annotations + "lvis_v1_train_lvis_label.json",
                               img_prefix=coco_root, pipeline={{_base_.sup_pipeline}})),
         unsup=dict(type="LVISV1SplitDataset", ann_file=lvis_annotations + "lvis_v1_train_lvis_unlabel.json",
