@@ -1,12 +1,10 @@
-"""CrS repeat factors, labeled RFS and labeled class statistics (spec E.4, E.5, I.4, I.5 item 34)."""
-import json
+"""CrS repeat factors and labeled RFS (spec E.4, E.5, I.4, I.5 item 34)."""
 import math
 
 import numpy as np
 import pytest
 
-from ssod.datasets import crs
-from ssod.datasets.crs import crs_repeat_factors, labeled_class_statistics, rfs_repeat_factors
+from ssod.datasets.crs import crs_repeat_factors, rfs_repeat_factors
 
 # Hand-built store: C = 3, L = [10, 2, 0], N_L = 20.
 # U = [2, 2, 1] (image 1 holds class 1 twice but counts once), N_U = 4, denominator 24.01.
@@ -176,74 +174,3 @@ def test_rfs_matches_mmdet_class_balanced_dataset():
         ours = rfs_repeat_factors(sets, thr)
         assert np.bincount(reference.repeat_indices, minlength=300).tolist() == ours.tolist()
     assert ours.max() > 1
-
-
-# ---------------------------------------------------------------- labeled class statistics
-def write_coco(path, annotations):
-    data = {
-        "images": [{"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 48} for i in range(1, 6)],
-        "categories": [{"id": 3, "name": "c3"}, {"id": 1, "name": "c1"}, {"id": 7, "name": "c7"}],
-        "annotations": [dict(id=k, area=100.0, bbox=[0, 0, 10, 10], **a) for k, a in enumerate(annotations)],
-    }
-    path.write_text(json.dumps(data))
-    return str(path)
-
-
-ANNOTATIONS = [
-    {"image_id": 1, "category_id": 1}, {"image_id": 1, "category_id": 1},
-    {"image_id": 1, "category_id": 3}, {"image_id": 2, "category_id": 7, "iscrowd": 1},
-    {"image_id": 3, "category_id": 3, "iscrowd": 0}, {"image_id": 3, "category_id": 7, "ignore": True},
-]
-
-
-def test_labeled_statistics_sorted_ids(tmp_path):
-    ann = write_coco(tmp_path / "label.json", ANNOTATIONS)
-    # sorted ids 1, 3, 7 -> labels 0, 1, 2
-    counts, num_images = labeled_class_statistics(ann)
-    assert counts.tolist() == [1, 2, 0] and num_images == 2
-    counts, num_images = labeled_class_statistics(ann, include_crowd=True)
-    assert counts.tolist() == [1, 2, 1] and num_images == 3
-
-
-def test_labeled_statistics_class_names(tmp_path):
-    ann = write_coco(tmp_path / "label.json", ANNOTATIONS)
-    counts, num_images = labeled_class_statistics(ann, classes=("c7", "c1"))
-    assert counts.tolist() == [0, 1] and num_images == 1
-    counts, num_images = labeled_class_statistics(ann, classes=("c7", "c1"), include_crowd=True)
-    assert counts.tolist() == [1, 1] and num_images == 2
-    with pytest.raises(ValueError, match="'dog'"):
-        labeled_class_statistics(ann, classes=("c1", "dog"))
-
-
-def test_labeled_statistics_bad_files(tmp_path):
-    ann = write_coco(tmp_path / "label.json", ANNOTATIONS + [{"image_id": 42, "category_id": 1}])
-    with pytest.raises(ValueError, match="unknown image id 42"):
-        labeled_class_statistics(ann)
-    with pytest.raises(FileNotFoundError, match="missing.json"):
-        labeled_class_statistics(str(tmp_path / "missing.json"))
-
-
-def test_labeled_statistics_cache(tmp_path, monkeypatch):
-    ann = write_coco(tmp_path / "label.json", ANNOTATIONS)
-    cache_dir = tmp_path / "cache"
-    first = labeled_class_statistics(ann, cache_dir=str(cache_dir))
-    cache_files = list(cache_dir.iterdir())
-    assert len(cache_files) == 1
-
-    def fail(*args):
-        raise AssertionError("the annotation file was parsed despite a valid cache")
-
-    real_count = crs._count_labeled_images
-    monkeypatch.setattr(crs, "_count_labeled_images", fail)
-    counts, num_images = labeled_class_statistics(ann, cache_dir=str(cache_dir))
-    assert counts.tolist() == first[0].tolist() and num_images == first[1]
-
-    # a changed annotation file invalidates the cache
-    monkeypatch.setattr(crs, "_count_labeled_images", real_count)
-    write_coco(tmp_path / "label.json", ANNOTATIONS + [{"image_id": 4, "category_id": 7}])
-    counts, num_images = labeled_class_statistics(ann, cache_dir=str(cache_dir))
-    assert counts.tolist() == [1, 2, 1] and num_images == 3
-
-    cache_files[0].write_text("{not json")
-    with pytest.raises(ValueError, match=cache_files[0].name):
-        labeled_class_statistics(ann, cache_dir=str(cache_dir))

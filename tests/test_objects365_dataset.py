@@ -13,7 +13,7 @@ from ssod.datasets import class_maps
 from ssod.datasets.class_maps import (COCO_TO_OBJECTS365_UPSTREAM, OBJECTS365_ANCHOR_NAMES, check_objects365_names,
                                       coco_to_objects365_map, mapped_objects365_labels)
 from ssod.datasets.crs import rfs_repeat_factors
-from ssod.datasets.objects365 import coco2objects365_labeled_statistics
+from ssod.datasets.crs_wrappers import labeled_dataset_statistics
 from ssod.datasets.semi_dataset import SemiDataset
 
 O365_NAMES = Objects365V2Dataset.CLASSES  # the 365 v2 names in category-id order (id = label + 1)
@@ -284,7 +284,9 @@ def test_coco_and_objects365_parts_concatenate_in_one_label_space(data):
 
 @pytest.mark.parametrize("upstream", [False, True])
 def test_labeled_statistics_count_images_once_per_mapped_class(data, upstream):
-    counts, num_images = coco2objects365_labeled_statistics(data["coco"], data["o365"], upstream_teddy_bear=upstream)
+    """CrS ``L_c`` / ``N_L`` of the COCO->Objects365 labeled concatenation, by hand."""
+    concat = build_dataset([coco2o365_cfg(data, upstream_teddy_bear=upstream), o365_cfg(data)])
+    counts, num_images, cached = labeled_dataset_statistics(concat, 365)
     expected = np.zeros(365, np.int64)
     if upstream:  # COCO image 11 has bear and teddy bear: one "Bear" image, not two
         expected[BEAR], expected[STUFFED_TOY] = 2 + 1, 0 + 1
@@ -293,15 +295,9 @@ def test_labeled_statistics_count_images_once_per_mapped_class(data, upstream):
     expected[PERSON] = 1 + 1  # the crowd person of COCO image 14 does not count
     expected[SNEAKERS] = 2
     expected[O365["Moniter/TV"]] = 1
-    assert counts.tolist() == expected.tolist()
-    assert num_images == 3 + 3  # COCO 12 (sports ball only) and Objects365 4 (empty) have no labeled class
-    concat = build_dataset([coco2o365_cfg(data, upstream_teddy_bear=upstream), o365_cfg(data)])
-    from_dataset = np.zeros(365, np.int64)
+    assert counts.tolist() == expected.tolist() and cached is False
+    assert num_images == 3 + 3  # COCO 12 (sports ball only) and Objects365 4 (empty) are filtered out
+    from_class_sets = np.zeros(365, np.int64)  # the class sets RFS reads agree with the CrS counts
     for i in range(len(concat)):
-        from_dataset[concat.get_cat_ids(i)] += 1
-    assert from_dataset.tolist() == counts.tolist() and len(concat) == num_images
-
-
-def test_labeled_statistics_missing_file(data):
-    with pytest.raises(FileNotFoundError, match="coco_ann_file not found: .*x.json"):
-        coco2objects365_labeled_statistics(str(data["root"] / "x.json"), data["o365"])
+        from_class_sets[concat.get_cat_ids(i)] += 1
+    assert from_class_sets.tolist() == counts.tolist() and len(concat) == num_images

@@ -294,6 +294,17 @@ def test_labeled_statistics_are_hand_counts_of_the_training_targets(tmp_path):
     assert sorted(dataset.get_cat_ids(1)) == [1, 7]
 
 
+def test_labeled_statistics_skip_boxes_flagged_ignore(tmp_path):
+    path = tmp_path / "ignore.json"
+    write_coco_file(path, ID_ORDER[:3], {1: (64, [(1, 0), (4, 0)]), 2: (64, [(7, 0), (4, 0)])})
+    data = json.loads(path.read_text())
+    data["annotations"][3]["ignore"] = True  # the b box of image 2
+    path.write_text(json.dumps(data))
+    counts, num_labeled, _ = labeled_dataset_statistics(build_dataset(coco_cfg(str(path))), 3)
+    np.testing.assert_array_equal(counts, [1, 1, 1])  # b only in image 1 ([1, 2, 1] if the flag were read as a box)
+    assert num_labeled == 2
+
+
 def test_labeled_statistics_follow_the_labels_the_dataset_trains_with(tmp_path):
     """A file listing its categories out of CLASSES order: mmdet labels them in file order; L_c follows that."""
     file_order = [(7, "c"), (1, "a"), (4, "b")]

@@ -1,6 +1,6 @@
 # Soft-teacher baseline on COCO -> Objects365 (365 classes), 360k iterations on 8 GPUs x 5 images,
-# evaluated every 40k iterations (spec F). The labeled side is still only the labeled Objects365
-# subset: see _base_/datasets/semi_object365.py for the COCO part that comes with the data settings.
+# evaluated every 40k iterations (spec F). Labeled side: COCO train2017 mapped into Objects365 plus the
+# labeled Objects365 subset (one concatenated dataset, see _base_/datasets/semi_object365.py).
 # USE_FOCAL: True switches the RoI classification loss (sup and unsup) from softmax cross-entropy to
 # softmax focal loss with gamma 1, the Unbiased-Teacher reading of the baseline (spec B.7).
 USE_FOCAL = False

@@ -1,13 +1,9 @@
 """Repeat factors for Class-rebalancing Sampling (CrS, spec E.4) and labeled-side RFS (E.5).
 
-Pure numpy functions, vectorised over all boxes of all images, plus the labeled-set class
-statistics (``L_c`` and ``N_L`` of E.4) computed from the labeled annotation JSON.
+Pure numpy functions, vectorised over all boxes of all images. The labeled-set constants
+``L_c`` and ``N_L`` of E.4 come from ``crs_wrappers.labeled_dataset_statistics``.
 """
-import hashlib
 import itertools
-import json
-import os
-import tempfile
 
 import numpy as np
 
@@ -129,116 +125,3 @@ def rfs_repeat_factors(image_category_sets, oversample_thr) -> np.ndarray:
     image_repeat = np.maximum.reduceat(class_repeat[class_index], starts)
     repeats[has_categories] = np.ceil(image_repeat).astype(np.int64)
     return repeats
-
-
-def _contiguous_labels(categories, classes, ann_file):
-    """Map category id -> contiguous label (sorted ids, or the order of ``classes`` names)."""
-    if classes is None:
-        return {cat_id: label for label, cat_id in enumerate(sorted(c["id"] for c in categories))}
-    ids_by_name = {}
-    for cat in categories:
-        ids_by_name.setdefault(cat["name"], []).append(cat["id"])
-    mapping = {}
-    for label, name in enumerate(classes):
-        ids = ids_by_name.get(name)
-        if not ids:
-            raise ValueError(f"{ann_file}: class {name!r} is not among its categories")
-        if len(ids) > 1:
-            raise ValueError(f"{ann_file}: class name {name!r} matches category ids {ids}")
-        mapping[ids[0]] = label
-    return mapping
-
-
-def _count_labeled_images(ann_file, classes, include_crowd):
-    with open(ann_file) as f:
-        data = json.load(f)
-    for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise ValueError(f"{ann_file}: missing top-level key {key!r}")
-    cat2label = _contiguous_labels(data["categories"], classes, ann_file)
-    image_ids = {img["id"] for img in data["images"]}
-    pairs = set()
-    for ann in data["annotations"]:
-        if ann["image_id"] not in image_ids:
-            raise ValueError(f"{ann_file}: annotation {ann.get('id')} refers to unknown image id "
-                             f"{ann['image_id']}")
-        label = cat2label.get(ann["category_id"])
-        if label is None or ann.get("ignore", False):
-            continue
-        if ann.get("iscrowd", 0) and not include_crowd:
-            continue
-        pairs.add((ann["image_id"], label))
-    counts = np.zeros(len(cat2label), dtype=np.int64)
-    for _, label in pairs:
-        counts[label] += 1
-    num_images = len({image_id for image_id, _ in pairs})
-    return counts, num_images
-
-
-def _stats_cache_path(cache_dir, ann_file, classes, include_crowd):
-    key = json.dumps([os.path.abspath(ann_file), classes, include_crowd])
-    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-    return os.path.join(cache_dir, f"labeled_stats_{digest}.json")
-
-
-def _file_signature(ann_file):
-    stat = os.stat(ann_file)
-    return {"ann_file": os.path.abspath(ann_file), "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns}
-
-
-def _read_stats_cache(cache_file, signature):
-    with open(cache_file) as f:
-        try:
-            cached = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{cache_file}: corrupt labeled-statistics cache ({err}); "
-                             "delete it to recompute") from err
-    if cached.get("signature") != signature:
-        return None
-    return np.asarray(cached["image_counts"], dtype=np.int64), int(cached["num_images"])
-
-
-def _write_stats_cache(cache_file, signature, counts, num_images):
-    os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-    payload = {"signature": signature, "image_counts": counts.tolist(), "num_images": num_images}
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache_file), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f)
-        os.replace(tmp, cache_file)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def labeled_class_statistics(ann_file, classes=None, cache_dir=None, include_crowd=False):
-    """Per-class labeled image counts ``L_c`` and labeled image count ``N_L`` (spec E.4).
-
-    Reads a COCO/LVIS-format annotation JSON. Contiguous label = position of the category id
-    among the sorted category ids, or position of the category name in ``classes``
-    (categories not in ``classes`` are skipped). ``L_c`` counts images with at least one
-    annotation of class c; ``N_L`` counts images with at least one counted annotation, as
-    mmdet's ``filter_empty_gt`` keeps them (its min-size filter is not applied).
-    Annotations flagged ``ignore`` never count. Crowd annotations (``iscrowd=1``) count only
-    with ``include_crowd=True``: by default a class counts as present only where it is a
-    training target, unlike upstream's category lists (spec H.29).
-
-    With ``cache_dir`` the result is cached in a small JSON file there, valid while the
-    annotation file's path, size and mtime are unchanged.
-    Returns ``(np.ndarray[int64] of length C, int)``.
-    """
-    if not os.path.isfile(ann_file):
-        raise FileNotFoundError(f"labeled annotation file not found: {ann_file}")
-    classes = list(classes) if classes is not None else None
-    if cache_dir is None:
-        return _count_labeled_images(ann_file, classes, include_crowd)
-    cache_file = _stats_cache_path(cache_dir, ann_file, classes, include_crowd)
-    signature = _file_signature(ann_file)
-    if os.path.isfile(cache_file):
-        cached = _read_stats_cache(cache_file, signature)
-        if cached is not None:
-            return cached
-    counts, num_images = _count_labeled_images(ann_file, classes, include_crowd)
-    _write_stats_cache(cache_file, signature, counts, num_images)
-    return counts, num_images

@@ -4,8 +4,6 @@
   classes read from the annotation file, scored overall and on the novel/base subsets.
 * ``COCO2Objects365Dataset``: COCO images whose labels are mapped into the Objects365 label
   space (``class_maps``), to be concatenated with the labeled Objects365 subset.
-* ``coco2objects365_labeled_statistics``: per-class labeled image counts of that
-  concatenation, for CrS.
 """
 import json
 import os.path as osp
@@ -14,10 +12,9 @@ import numpy as np
 from mmdet.datasets import DATASETS, CocoDataset, Objects365V2Dataset
 from mmdet.datasets.api_wrappers import COCO
 
-from ssod.datasets.class_maps import (DROPPED, NUM_OBJECTS365_CLASSES, check_objects365_names,
-                                      coco_to_objects365_map, mapped_objects365_labels)
+from ssod.datasets.class_maps import (DROPPED, check_objects365_names, coco_to_objects365_map,
+                                      mapped_objects365_labels)
 from ssod.datasets.coco_split import CocoSplitDataset
-from ssod.datasets.crs import labeled_class_statistics
 
 
 def _require_file(path, key, owner):
@@ -183,42 +180,3 @@ class COCO2Objects365Dataset(CocoDataset):
     def evaluate(self, results, *args, **kwargs):
         raise NotImplementedError("COCO2Objects365Dataset is a training set (labels mapped from COCO); "
                                   "evaluate on an Objects365Dataset")
-
-
-def _count_mapped_coco_images(coco_ann_file, label_map, include_crowd):
-    """Per-Objects365-class image counts of a COCO file mapped by ``label_map``, and its image count."""
-    with open(coco_ann_file) as f:
-        data = json.load(f)
-    coco_labels = {name: label for label, name in enumerate(CocoDataset.CLASSES)}
-    unknown = [c["name"] for c in data["categories"] if c["name"] not in coco_labels]
-    if unknown:
-        raise ValueError(f"{coco_ann_file}: categories that are not COCO classes: {unknown}")
-    cat2label = {c["id"]: label_map[coco_labels[c["name"]]] for c in data["categories"]}
-    pairs = set()
-    for ann in data["annotations"]:
-        label = cat2label[ann["category_id"]]
-        if label == DROPPED or ann.get("ignore", False) or (ann.get("iscrowd", 0) and not include_crowd):
-            continue
-        pairs.add((ann["image_id"], label))
-    counts = np.bincount(np.fromiter((label for _, label in pairs), dtype=np.int64, count=len(pairs)),
-                         minlength=NUM_OBJECTS365_CLASSES)
-    return counts, len({image_id for image_id, _ in pairs})
-
-
-def coco2objects365_labeled_statistics(coco_ann_file, o365_ann_file, upstream_teddy_bear=False,
-                                       include_crowd=False):
-    """``(L_c, N_L)`` of the COCO->Objects365 labeled set: COCO (mapped) plus labeled Objects365.
-
-    Image-level counts, as ``crs.labeled_class_statistics``: an image counts once per class
-    it contains, also when two COCO classes map to the same Objects365 class (bear and teddy
-    bear with ``upstream_teddy_bear``). The two parts are different images, so their counts
-    add up. Labels are Objects365 v2 labels (the file's sorted category ids). Crowd boxes
-    count only with ``include_crowd``. Returns ``(np.ndarray[int64] of length 365, int)``.
-    """
-    _require_file(coco_ann_file, "coco_ann_file", "coco2objects365_labeled_statistics")
-    _require_file(o365_ann_file, "o365_ann_file", "coco2objects365_labeled_statistics")
-    check_objects365_names(read_category_names(o365_ann_file, "o365_ann_file"), o365_ann_file)
-    coco_counts, coco_images = _count_mapped_coco_images(
-        coco_ann_file, coco_to_objects365_map(upstream_teddy_bear), include_crowd)
-    o365_counts, o365_images = labeled_class_statistics(o365_ann_file, include_crowd=include_crowd)
-    return coco_counts + o365_counts, coco_images + o365_images
