@@ -16,11 +16,12 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
     summary = json.loads((work_dir / "summary.json").read_text())
     assert summary["settings"]["quick"] is True
     assert summary["settings"]["novel_classes"] == ["cyan_ring", "white_diamond", "orange_bar"]
-    for model in ("soft_teacher", "grs"):
+    for model in ("burn_in", "soft_teacher", "grs"):
         for key in ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_base", "bbox_mAP_novel"):
             assert 0.0 <= summary[model][key] <= 1.0
         assert set(summary[model]["per_class_AP"]) == set(CLASSES)
         assert (work_dir / model / "latest.pth").exists()
+    assert "burn_in" in proc.stdout.splitlines()[0] and "grs" in proc.stdout.splitlines()[0]
     for line in ("bbox mAP (all classes)", "bbox mAP tail (novel)", "AP orange_bar (tail)"):
         assert line in proc.stdout
     for plot in ("soft_teacher/losses.png", "grs/losses.png", "grs/gbr_weights.png", "grs/gbt_thresholds.png",

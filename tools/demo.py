@@ -1,8 +1,9 @@
 """The CI-SSOD demo on the embedded toy dataset (what `make demo` runs).
 
 Stages, each through the real tools: a supervised burn-in; the soft-teacher baseline and
-CI-SSOD (GrS) fine-tuned from it with the same seed and budget; both teachers evaluated
-with ``tools/test.py --eval bbox``; one table (overall, head, tail and per-class AP);
+CI-SSOD (GrS) fine-tuned from it with the same seed and budget; the burn-in and both
+teachers evaluated with ``tools/test.py --eval bbox``; one table (overall, head, tail and
+per-class AP);
 ``summary.json`` and training plots under the work dir.
 
 ``--quick`` (or ``SSOD_DEMO_QUICK=1``) runs a few iterations per stage, for CI.
@@ -14,6 +15,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from mmcv import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs/demo"
@@ -60,8 +63,9 @@ def train(stage, config, work_dir, quick, load_from=None):
 
 
 def evaluate(stage, config, checkpoint, work_dir):
+    """Metrics of ``checkpoint`` from tools/test.py (the teacher, for the semi-supervised models)."""
     metrics_file = work_dir / stage / "metrics.json"
-    logger.info(f"evaluating the {stage} teacher with tools/test.py --eval bbox")
+    logger.info(f"evaluating {stage} with tools/test.py --eval bbox")
     run([TOOLS / "test.py", config, checkpoint, "--eval", "bbox", "--metrics-out", metrics_file],
         work_dir / stage / "test.out")
     with open(metrics_file) as f:
@@ -104,20 +108,19 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s demo %(message)s")
     work_dir = args.work_dir
 
-    burn_in = train("burn_in", CONFIGS / "supervised_burn_in.py", work_dir, args.quick)
-    metrics = {}
+    burn_in_config = CONFIGS / "supervised_burn_in.py"
+    burn_in = train("burn_in", burn_in_config, work_dir, args.quick)
+    metrics = {"burn_in": evaluate("burn_in", burn_in_config, burn_in, work_dir)}
     for model, config_name in MODELS.items():
         checkpoint = train(model, CONFIGS / config_name, work_dir, args.quick, load_from=burn_in)
         metrics[model] = evaluate(model, CONFIGS / config_name, checkpoint, work_dir)
     plot(work_dir)
 
-    from mmcv import Config
-
     data_cfg = Config.fromfile(str(REPO_ROOT / "configs/_base_/datasets/toy_detection.py"))
     summary = summarize(metrics, data_cfg.classes)
     summary["settings"] = dict(seed=SEED, quick=args.quick, novel_classes=list(data_cfg.novel_classes))
     (work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(format_table({m: summary[m] for m in MODELS}, data_cfg.novel_classes))
+    print(format_table({m: summary[m] for m in metrics}, data_cfg.novel_classes))
     print(f"\nfigures: {work_dir / 'summary.json'}; plots: {work_dir / 'plots'}")
 
 
