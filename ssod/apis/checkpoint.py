@@ -4,7 +4,7 @@ import os.path as osp
 import torch
 from mmcv.runner import load_state_dict
 
-from ssod.apis.inference import unwrap_model
+from ssod.utils.dist_utils import unwrap_model
 
 
 def read_state_dict(path: str) -> dict:

@@ -6,10 +6,6 @@ import torch
 import torch.distributed as dist
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def local_rank() -> int:
     """The rank of this process on its node, as set by torchrun (``LOCAL_RANK``)."""
     return int(os.environ.get("LOCAL_RANK", 0))

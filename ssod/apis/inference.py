@@ -5,12 +5,7 @@ import mmcv
 import torch
 from mmcv.parallel import scatter
 
-from ssod.utils.dist_utils import all_gather_objects, is_main_process
-
-
-def unwrap_model(model):
-    """The detector inside (Distributed)DataParallel wrappers."""
-    return model.module if hasattr(model, "module") else model
+from ssod.utils.dist_utils import all_gather_objects, is_main_process, unwrap_model
 
 
 @contextmanager

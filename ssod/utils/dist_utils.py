@@ -1,6 +1,7 @@
 """Distributed helpers that degrade to no-ops without a process group (world size 1)."""
 import torch
 import torch.distributed as dist
+from mmcv.parallel import is_module_wrapper
 
 
 def is_distributed() -> bool:
@@ -48,3 +49,8 @@ def all_gather_objects(obj) -> list:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def unwrap_model(model):
+    """The module inside a (Distributed)DataParallel wrapper, else ``model`` itself."""
+    return model.module if is_module_wrapper(model) else model

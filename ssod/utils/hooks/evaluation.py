@@ -1,8 +1,8 @@
 """Evaluation during training: the whole detector, or the teacher and the student in turn."""
 from mmcv.runner import HOOKS, EvalHook
 
-from ssod.apis.inference import collect_detections, unwrap_model
-from ssod.utils.dist_utils import broadcast_object, is_main_process
+from ssod.apis.inference import collect_detections
+from ssod.utils.dist_utils import broadcast_object, is_main_process, unwrap_model
 
 
 @HOOKS.register_module()

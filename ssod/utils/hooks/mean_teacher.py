@@ -5,13 +5,9 @@ with a high priority, e.g. ``dict(type='SetIterNumHook', priority='VERY_HIGH')``
 hooks reading ``model.iter_num`` in ``before_train_iter`` see the current value.
 """
 import torch
-from mmcv.parallel import is_module_wrapper
 from mmcv.runner import HOOKS, Hook
 
-
-def unwrap_model(model):
-    """The wrapped module of a data-parallel wrapper, else ``model`` itself."""
-    return model.module if is_module_wrapper(model) else model
+from ssod.utils.dist_utils import unwrap_model
 
 
 def ema_momentum(iteration: int, momentum: float, warm_up: int) -> float:

@@ -34,8 +34,8 @@ from mmcv.runner import HOOKS, Hook
 from ssod.datasets.crs import crs_repeat_factors
 from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, labeled_dataset_statistics
 from ssod.datasets.pseudo_store import PseudoLabelStore, linear_lambd, snapshot_path
-from ssod.utils.dist_utils import all_gather_objects, broadcast_object, get_world_size, is_main_process
-from ssod.utils.hooks.mean_teacher import unwrap_model
+from ssod.utils.dist_utils import (all_gather_objects, broadcast_object, get_world_size, is_main_process,
+                                   unwrap_model)
 
 PSEUDO_SUBDIR = "pseudo_labels"
 STORE_FILE = "pseudo.json"
