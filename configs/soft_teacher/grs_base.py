@@ -1,7 +1,7 @@
 # CI-SSOD (GrS: gradient-based reweighting GbR, thresholding GbT and class-rebalancing sampling CrS)
 # on the soft teacher, Faster R-CNN R50 caffe FPN (spec C-F, Appendix 2): the dataset-independent part.
-# The setting configs ubsoft_teacher_grs_faster_rcnn_r50_caffe_fpn_{coco1,coco2,lvis}_180k.py and
-# ..._object365_360k.py add the data and set every setting-dependent value themselves: num_classes
+# The setting configs (grs_coco.py for both COCO splits, ubsoft_teacher_grs_faster_rcnn_r50_caffe_fpn_lvis_180k.py,
+# ..._object365_360k.py) add the data and set every setting-dependent value themselves: num_classes
 # (head and GbR loss), GbR beta_sup / warm_up_iter, GbT, alpha, warm_up_iter, max_iter, the CrS hook's
 # update_iter, the labeled RFS threshold and the schedule. The base config's SoftTeacher train_cfg
 # (0.5 / 0.9 / 0.9 / 0.02 thresholds, 10 jitters, unsup_weight 4) and fp16 stay as they are.
