@@ -1,49 +1,21 @@
-# A small Faster R-CNN for the toy data and CPU runs: ResNet-18 with GroupNorm (no BN running
-# statistics, so an EMA teacher of the parameters alone is a complete model), random init,
-# 128-channel FPN, 256-wide box head, fewer anchors' samples and proposals.
+# A small Faster R-CNN for the toy data and CPU runs: the R50 model's heads, anchors, assigners and
+# coders with a ResNet-18 backbone with GroupNorm (no BN running statistics, so an EMA teacher of the
+# parameters alone is a complete model), random init, 128-channel FPN, 256-wide box head, smaller
+# anchors for the small objects, fewer sampled RoIs and proposals.
+_base_ = "faster_rcnn_r50_caffe_fpn.py"
 norm_cfg = dict(type="GN", num_groups=32, requires_grad=True)
 model = dict(
-    type="FasterRCNN",
-    backbone=dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
-                  norm_cfg=norm_cfg, norm_eval=False, style="pytorch", init_cfg=None),
-    neck=dict(type="FPN", in_channels=[64, 128, 256, 512], out_channels=128, num_outs=5,
-              norm_cfg=norm_cfg),
-    rpn_head=dict(
-        type="RPNHead", in_channels=128, feat_channels=128,
-        anchor_generator=dict(type="AnchorGenerator", scales=[4], ratios=[0.5, 1.0, 2.0],
-                              strides=[4, 8, 16, 32, 64]),
-        bbox_coder=dict(type="DeltaXYWHBBoxCoder", target_means=[0.0, 0.0, 0.0, 0.0],
-                        target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type="CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type="L1Loss", loss_weight=1.0)),
+    backbone=dict(_delete_=True, type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
+                  frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, style="pytorch", init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128, norm_cfg=norm_cfg),
+    rpn_head=dict(in_channels=128, feat_channels=128, anchor_generator=dict(scales=[4])),
     roi_head=dict(
-        type="StandardRoIHead",
-        bbox_roi_extractor=dict(type="SingleRoIExtractor",
-                                roi_layer=dict(type="RoIAlign", output_size=7, sampling_ratio=0),
-                                out_channels=128, featmap_strides=[4, 8, 16, 32]),
-        bbox_head=dict(
-            type="Shared2FCBBoxHead", in_channels=128, fc_out_channels=256, roi_feat_size=7,
-            num_classes=8,
-            bbox_coder=dict(type="DeltaXYWHBBoxCoder", target_means=[0.0, 0.0, 0.0, 0.0],
-                            target_stds=[0.1, 0.1, 0.2, 0.2]),
-            reg_class_agnostic=False,
-            loss_cls=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type="L1Loss", loss_weight=1.0))),
+        bbox_roi_extractor=dict(out_channels=128),
+        bbox_head=dict(in_channels=128, fc_out_channels=256, num_classes=8)),
     train_cfg=dict(
-        rpn=dict(
-            assigner=dict(type="MaxIoUAssigner", pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
-                          match_low_quality=True, ignore_iof_thr=-1),
-            sampler=dict(type="RandomSampler", num=128, pos_fraction=0.5, neg_pos_ub=-1,
-                         add_gt_as_proposals=False),
-            allowed_border=-1, pos_weight=-1, debug=False),
-        rpn_proposal=dict(nms_pre=600, max_per_img=200, nms=dict(type="nms", iou_threshold=0.7),
-                          min_bbox_size=0),
-        rcnn=dict(
-            assigner=dict(type="MaxIoUAssigner", pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
-                          match_low_quality=False, ignore_iof_thr=-1),
-            sampler=dict(type="RandomSampler", num=128, pos_fraction=0.25, neg_pos_ub=-1,
-                         add_gt_as_proposals=True),
-            pos_weight=-1, debug=False)),
+        rpn=dict(sampler=dict(num=128)),
+        rpn_proposal=dict(nms_pre=600, max_per_img=200),
+        rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(
-        rpn=dict(nms_pre=300, max_per_img=100, nms=dict(type="nms", iou_threshold=0.7), min_bbox_size=0),
-        rcnn=dict(score_thr=0.05, nms=dict(type="nms", iou_threshold=0.5), max_per_img=50)))
+        rpn=dict(nms_pre=300, max_per_img=100),
+        rcnn=dict(max_per_img=50)))
