@@ -23,8 +23,16 @@ training loop can reach them as ``data_loader.sampler``. ``set_repeat_factors`` 
 every batch drawn from the sampler afterwards, without restarting the iterator (a
 DataLoader may already hold a few prefetched batches). No data loader is rebuilt, so no old
 workers are left behind (H.37).
+
+Exact resume: the sampler remembers its state at the start of each recently drawn batch, so
+``state_dict(consumed)`` describes the position after ``consumed`` batches *used by training*
+(a DataLoader draws a few batches ahead). ``load_state_dict`` continues from there: the same
+epoch, batch, random state, stream positions and repeat factors.
 """
+import collections
+
 import numpy as np
+import torch
 from mmdet.utils import get_root_logger
 from torch.utils.data import Sampler
 
@@ -33,18 +41,35 @@ from ssod.utils import dist_utils
 SOURCE_NAMES = ("labeled", "unlabeled")
 
 
-class _Stream:
-    """Endless shuffled passes over a fixed pool of dataset indices."""
+SNAPSHOTS_KEPT = 4096  # batch-start states kept for state_dict (more than any prefetch depth)
+FACTOR_CHANGES_KEPT = 16
 
-    def __init__(self, pool):
+
+def _generator(state):
+    """A numpy Generator in ``state`` (a ``bit_generator.state`` dict)."""
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    return rng
+
+
+class _Stream:
+    """Endless shuffled passes over a fixed pool of dataset indices.
+
+    ``order_state`` is the generator state the current pass was drawn from, so a stream is
+    rebuilt from ``(pool, order_state, pos)``.
+    """
+
+    def __init__(self, pool, order_state=None, pos=0):
         self.pool = pool
-        self.order = pool[:0]
-        self.pos = 0
+        self.order_state = order_state
+        self.order = pool[:0] if order_state is None else _generator(order_state).permutation(pool)
+        self.pos = pos
 
     def take(self, count, rng):
         chunks = [self.pool[:0]]
         while count > 0:
             if self.pos == len(self.order):
+                self.order_state = rng.bit_generator.state
                 self.order = rng.permutation(self.pool)
                 self.pos = 0
             chunk = self.order[self.pos:self.pos + count]
@@ -118,6 +143,12 @@ class SemiBalanceSampler(Sampler):
         if self.num_replicas > 1 and dist_utils.is_distributed():
             self.seed = dist_utils.broadcast_object(self.seed)
         self.epoch = 0
+        self._epoch_offset = 0  # set_epoch(e) means epoch offset + e (see load_state_dict)
+        self._resume_point = None  # state (as _describe returns it) the next __iter__ starts from
+        self._snapshots = collections.OrderedDict()  # global batch index -> state at its start
+        self._live = None  # the running generator's (epoch, next batch, rng, streams, versions)
+        self._factor_changes = collections.deque(maxlen=FACTOR_CHANGES_KEPT)  # (from batch, source, factors)
+        self._scheduled_factors = []  # restored changes not yet reached: (from batch, source, factors)
 
         self._source_sizes = self._read_source_sizes(dataset)
         self._flags = self._read_flags(dataset, sum(self._source_sizes))
@@ -173,12 +204,22 @@ class SemiBalanceSampler(Sampler):
         """Replace the repeat factors of one source (0 labeled, 1 unlabeled).
 
         Takes effect from the next batch drawn; call it with the same factors on every rank.
+        Factors equal to the current ones change nothing (the streams continue).
         """
         if source not in (0, 1):
             raise ValueError(f"source must be 0 (labeled) or 1 (unlabeled), got {source}")
-        self._factors[source] = _as_repeat_factors(factors, self._source_sizes[source], source)
+        factors = _as_repeat_factors(factors, self._source_sizes[source], source)
+        if self._set_factors(source, factors):
+            self._factor_changes.append((self._next_global_index(), source, factors))
+
+    def _set_factors(self, source, factors):
+        """Install validated factors; False if they equal the current ones."""
+        if np.array_equal(factors, self._factors[source]):
+            return False
+        self._factors[source] = factors
         self._pools[source] = self._build_pools(source)
         self._versions[source] += 1
+        return True
 
     def repeat_factors(self, source):
         """Current repeat factors of one source (a copy)."""
@@ -190,7 +231,11 @@ class SemiBalanceSampler(Sampler):
         return indices, self._flags[indices]
 
     def set_epoch(self, epoch):
-        self.epoch = int(epoch)
+        """Epoch ``epoch`` counted from the epoch :meth:`load_state_dict` restored (0 if none).
+
+        mmcv's ``IterLoader`` counts its epochs from 0 in every run, resumed or not.
+        """
+        self.epoch = self._epoch_offset + int(epoch)
 
     def __len__(self):
         return self.epoch_length * self.samples_per_gpu
@@ -201,16 +246,123 @@ class SemiBalanceSampler(Sampler):
 
     def global_batches(self):
         """Per step, the list of all ranks' batches (arrays of dataset indices)."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        streams = {}
+        epoch, start, rng, streams = self._epoch_start()
         versions = list(self._versions)
-        for _ in range(self.epoch_length):
-            for source in (0, 1):
-                if versions[source] != self._versions[source]:
-                    versions[source] = self._versions[source]
-                    streams = {key: s for key, s in streams.items() if key[0] != source}
+        self._live = (epoch, start, rng, streams, versions)
+        for batch in range(start, self.epoch_length):
+            self._apply_scheduled_factors(self._global_index(epoch, batch))
+            streams = self._current_streams(streams, versions)
+            versions = list(self._versions)
+            self._remember(self._describe(epoch, batch, rng, streams))
             group = self._choose_group(rng, sources=(0, 1))
-            yield [self._draw_batch(rng, group, streams) for _ in range(self.num_replicas)]
+            batches = [self._draw_batch(rng, group, streams) for _ in range(self.num_replicas)]
+            self._live = (epoch, batch + 1, rng, streams, versions)
+            yield batches
+
+    def _epoch_start(self):
+        """(epoch, first batch, generator, streams) where iteration of this epoch starts."""
+        point, self._resume_point = self._resume_point, None
+        if point is None or point["epoch"] != self.epoch or point["rng"] is None:
+            return self.epoch, 0, np.random.default_rng([self.seed, self.epoch]), {}
+        streams = {key: _Stream(self._pools[key[0]][key[1]], state, pos)
+                   for key, (state, pos) in point["streams"].items()}
+        return self.epoch, point["batch"], _generator(point["rng"]), streams
+
+    def _current_streams(self, streams, versions):
+        """``streams`` without those of sources whose repeat factors changed since ``versions``."""
+        changed = [source for source in (0, 1) if versions[source] != self._versions[source]]
+        return {key: s for key, s in streams.items() if key[0] not in changed}
+
+    # ------------------------------------------------------------------ exact resume
+    def _global_index(self, epoch, batch):
+        return epoch * self.epoch_length + batch
+
+    def _next_global_index(self):
+        """Global index (``epoch * epoch_length + batch``) of the next batch to draw."""
+        if self._resume_point is not None:
+            return self._global_index(self._resume_point["epoch"], self._resume_point["batch"])
+        if self._live is not None:
+            return self._global_index(*self._live[:2])
+        return self._global_index(self.epoch, 0)
+
+    def _apply_scheduled_factors(self, index):
+        while self._scheduled_factors and self._scheduled_factors[0][0] <= index:
+            _, source, factors = self._scheduled_factors.pop(0)
+            self._set_factors(source, factors)
+
+    def _describe(self, epoch, batch, rng, streams):
+        """The state at the start of batch ``batch`` of ``epoch``, after its factor changes."""
+        return dict(epoch=epoch, batch=batch, rng=rng.bit_generator.state if rng is not None else None,
+                    streams={key: (s.order_state, s.pos) for key, s in streams.items()},
+                    factors=list(self._factors), scheduled=list(self._scheduled_factors))
+
+    def _remember(self, state):
+        self._snapshots[self._global_index(state["epoch"], state["batch"])] = state
+        while len(self._snapshots) > SNAPSHOTS_KEPT:
+            self._snapshots.popitem(last=False)
+
+    def _next_state(self):
+        """The state at the start of the next batch to draw."""
+        if self._resume_point is not None:
+            return self._resume_point
+        if self._live is None:
+            return self._describe(self.epoch, 0, None, {})
+        epoch, batch, rng, streams, versions = self._live
+        if batch == self.epoch_length:
+            return self._describe(epoch + 1, 0, None, {})
+        return self._describe(epoch, batch, rng, self._current_streams(streams, versions))
+
+    def state_dict(self, consumed):
+        """The sampler's state after training used ``consumed`` batches (counted from iteration 0).
+
+        A DataLoader draws batches ahead of training: the state is the one remembered at the
+        start of batch ``consumed``, with the repeat-factor changes made since then scheduled at
+        the batch they took effect from. Tensors and plain Python values only. ``ValueError``
+        if that batch is neither the next one to draw nor among the last ``SNAPSHOTS_KEPT``.
+        """
+        consumed = int(consumed)
+        state = self._snapshots.get(consumed)
+        if state is None:
+            state = self._next_state()
+            if self._global_index(state["epoch"], state["batch"]) != consumed:
+                raise ValueError(f"SemiBalanceSampler: no state for {consumed} consumed batches (next batch to "
+                                 f"draw: epoch {state['epoch']} batch {state['batch']})")
+        scheduled = sorted(state["scheduled"] + [change for change in self._factor_changes if change[0] > consumed],
+                           key=lambda change: change[0])
+        return dict(
+            epoch=state["epoch"], batch=state["batch"], rng=_plain_rng_state(state["rng"]),
+            streams=[[source, group, _plain_rng_state(order_state), pos]
+                     for (source, group), (order_state, pos) in state["streams"].items()],
+            factors=[_factor_tensor(f) for f in state["factors"]],
+            scheduled_factors=[[index, source, _factor_tensor(f)] for index, source, f in scheduled],
+            seed=self.seed, config=self._config())
+
+    def _config(self):
+        return dict(epoch_length=self.epoch_length, samples_per_gpu=self.samples_per_gpu,
+                    num_replicas=self.num_replicas, source_sizes=list(self._source_sizes),
+                    sample_ratio=list(self.sample_ratio), by_prob=self.by_prob)
+
+    def load_state_dict(self, state):
+        """Continue from a :meth:`state_dict`, with its seed; ``ValueError`` naming the settings that changed."""
+        changed = [f"{key} {value} (checkpoint: {state['config'].get(key)})"
+                   for key, value in self._config().items() if state["config"].get(key) != value]
+        if changed:
+            raise ValueError("SemiBalanceSampler: cannot continue the checkpoint's data order, settings "
+                             "changed: " + ", ".join(changed))
+        self.seed = int(state["seed"])
+        for source, factors in enumerate(state["factors"]):
+            self._set_factors(source, _as_repeat_factors(factors.numpy(), self._source_sizes[source], source))
+        self._epoch_offset = self.epoch = int(state["epoch"])
+        self._snapshots.clear()
+        self._factor_changes.clear()
+        self._live = None
+        self._scheduled_factors = [(int(index), int(source), factors.numpy().astype(np.int64))
+                                   for index, source, factors in state["scheduled_factors"]]
+        self._resume_point = dict(
+            epoch=self.epoch, batch=int(state["batch"]), rng=_numpy_rng_state(state["rng"]),
+            streams={(int(source), int(group)): (_numpy_rng_state(order_state), int(pos))
+                     for source, group, order_state, pos in state["streams"]},
+            factors=list(self._factors), scheduled=list(self._scheduled_factors))
 
     def _choose_group(self, rng, sources):
         sizes = np.array([sum(len(self._pools[s][int(g)]) for s in sources) for g in self.groups])
@@ -239,3 +391,22 @@ class SemiBalanceSampler(Sampler):
         else:
             num_labeled = int(round(self.samples_per_gpu * labeled_share))
         return min(max(num_labeled, 1), self.samples_per_gpu - 1)
+
+
+def _factor_tensor(factors):
+    return torch.from_numpy(np.asarray(factors, dtype=np.int32))
+
+
+def _plain_rng_state(state):
+    """A PCG64 ``bit_generator.state`` with its 128-bit integers as strings (None stays None)."""
+    if state is None:
+        return None
+    inner = state["state"]
+    return dict(state, state=dict(state=str(inner["state"]), inc=str(inner["inc"])))
+
+
+def _numpy_rng_state(state):
+    if state is None:
+        return None
+    inner = state["state"]
+    return dict(state, state=dict(state=int(inner["state"]), inc=int(inner["inc"])))
