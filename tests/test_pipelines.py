@@ -2,6 +2,7 @@
 import copy
 
 import cv2
+import mmcv
 import numpy as np
 import pytest
 import torch
@@ -11,11 +12,12 @@ from mmdet.datasets.pipelines import Compose
 from ssod.datasets.collate import semi_collate
 from ssod.datasets.pipelines.semi_pipelines import (SEMI_META_KEYS, CollectWithMatrix, ExtraAttrs, MultiBranch,
                                                     PseudoSamples)
-from ssod.datasets.pipelines.transforms import (AutoContrast, Identity, OneOf, RandBrightness, RandColor,
-                                                RandContrast, RandEqualize, RandErase, RandFlip, RandPosterize,
-                                                RandResize, RandRotate, RandSharpness, RandShear, RandSolarize,
-                                                RandTranslate, ShuffledSequential, enhance_factor, flip_matrix,
-                                                posterize_bits)
+from ssod.datasets.pipelines.transforms import (FILL_VALUE, AutoContrast, Identity, OneOf, RandBrightness,
+                                                RandColor, RandContrast, RandEqualize, RandErase, RandFlip,
+                                                RandPosterize, RandResize, RandRotate, RandSharpness, RandShear,
+                                                RandSolarize, RandTranslate, ShuffledSequential, enhance_factor,
+                                                flip_matrix, posterize_bits, shear_magnitude, shear_matrix,
+                                                solarize_threshold)
 from ssod.utils.bbox_utils import relative_transform, transform_bboxes, transform_bboxes_numpy
 
 HEIGHT, WIDTH = 48, 64
@@ -100,12 +102,16 @@ def test_flip_matrix_maps_points_and_twice_is_identity():
         flip_matrix('sideways', HEIGHT, WIDTH)
 
 
+TANH_45 = np.tanh(np.pi / 4)  # 0.7616: the reference's shear factor of 45 degrees
+
+
 @pytest.mark.parametrize('op, expected', [
-    (RandTranslate(x=(0.25, 0.25)), [[1, 0, 16], [0, 1, 0], [0, 0, 1]]),
-    (RandTranslate(y=(0.25, 0.25)), [[1, 0, 0], [0, 1, 12], [0, 0, 1]]),
-    (RandRotate(angle=(90, 90)), [[0, 1, 8], [-1, 0, 56], [0, 0, 1]]),  # about (32, 24), counter-clockwise
-    (RandShear(x=(45, 45)), [[1, 1, -24], [0, 1, 0], [0, 0, 1]]),  # x += y - 24
-    (RandShear(y=(-45, -45)), [[1, 0, 0], [-1, 1, 32], [0, 0, 1]]),  # y -= x - 32
+    (RandTranslate(x=(0.25, 0.25), img_fill_val=0), [[1, 0, 16], [0, 1, 0], [0, 0, 1]]),
+    (RandTranslate(y=(0.25, 0.25), img_fill_val=0), [[1, 0, 0], [0, 1, 12], [0, 0, 1]]),
+    (RandRotate(angle=(90, 90), img_fill_val=0), [[0, -1, 56], [1, 0, -8], [0, 0, 1]]),  # about (32, 24), clockwise
+    # x -= tanh(45 deg) (y - 0.5): tanh(-angle) along x, about the top-left pixel's centre (0.5, 0.5)
+    (RandShear(x=(45, 45), img_fill_val=0), [[1, -TANH_45, TANH_45 / 2], [0, 1, 0], [0, 0, 1]]),
+    (RandShear(y=(45, 45), img_fill_val=0), [[1, 0, 0], [TANH_45, 1, -TANH_45 / 2], [0, 0, 1]]),  # tanh(+angle)
 ])
 def test_warp_ops_record_known_matrices(op, expected):
     previous = np.array([[2, 0, 1], [0, 3, -1], [0, 0, 1]], dtype=np.float32)
@@ -135,8 +141,9 @@ def test_warp_drops_boxes_leaving_the_image_unless_keep_empty():
 
 def test_composed_view_matches_each_step_and_the_recorded_matrix():
     ops = [RandResize(img_scale=[(96, 60), (128, 100)], multiscale_mode='range', keep_ratio=True),
-           RandFlip(flip_ratio=0.5), RandRotate(), RandShear(x=(-30, 30)), RandShear(y=(-30, 30)),
-           RandTranslate(x=(-0.1, 0.1)), RandTranslate(y=(-0.1, 0.1))]
+           RandFlip(flip_ratio=0.5), RandRotate(img_fill_val=0), RandShear(x=(-30, 30), img_fill_val=0),
+           RandShear(y=(-30, 30), img_fill_val=0), RandTranslate(x=(-0.1, 0.1), img_fill_val=0),
+           RandTranslate(y=(-0.1, 0.1), img_fill_val=0)]
     for seed in range(4):
         np.random.seed(seed)
         results = make_results(square_image(28, 20))  # centre (31, 23)
@@ -156,7 +163,7 @@ def test_composed_view_matches_each_step_and_the_recorded_matrix():
 def test_axis_aligned_composition_maps_boxes_exactly():
     np.random.seed(3)
     ops = Compose([dict(type='RandResize', img_scale=[(96, 60), (128, 100)]), dict(type='RandFlip', flip_ratio=1.0),
-                   dict(type='RandTranslate', x=(0.05, 0.05))])
+                   dict(type='RandTranslate', x=(0.05, 0.05), img_fill_val=0)])
     boxes = BOXES[:2]
     results = ops(make_results(square_image(20, 10), boxes, LABELS[:2]))
     matrix = results['transform_matrix']
@@ -167,9 +174,9 @@ def test_axis_aligned_composition_maps_boxes_exactly():
 def test_teacher_to_student_mapping_and_inverse_recover_boxes():
     weak = Compose([dict(type='RandResize', img_scale=[(96, 60), (128, 100)]), dict(type='RandFlip')])
     strong_axis = Compose([dict(type='RandResize', img_scale=[(96, 60), (128, 100)]), dict(type='RandFlip'),
-                           dict(type='RandTranslate', x=(-0.05, 0.05))])
+                           dict(type='RandTranslate', x=(-0.05, 0.05), img_fill_val=0)])
     strong_rotated = Compose([dict(type='RandResize', img_scale=[(96, 60), (128, 100)]), dict(type='RandFlip'),
-                              dict(type='RandRotate')])
+                              dict(type='RandRotate', img_fill_val=0)])
     boxes, labels = np.array([[20, 14, 30, 24], [36, 18, 44, 30]], dtype=np.float32), LABELS[:2]
     for seed in range(4):
         np.random.seed(seed)
@@ -200,20 +207,28 @@ def test_colour_ops_keep_shape_dtype_boxes_and_matrix(op_class):
     assert results['img'].shape == img.shape and results['img'].dtype == np.uint8
     np.testing.assert_array_equal(results['transform_matrix'], matrix)
     np.testing.assert_array_equal(results['gt_bboxes'], BOXES)
-    levels = np.array([op_class().sample_level() for _ in range(300)])
-    assert levels.min() >= 1.0 and levels.max() < 10.0 and levels.min() < 1.5 and levels.max() > 9.5
+    levels = [op_class().sample_level() for _ in range(300)]
+    assert all(isinstance(level, int) for level in levels) and set(levels) == set(range(1, 10))  # randint(1, 10)
     with pytest.raises(TypeError, match='uint8'):
         op_class()(make_results(img.astype(np.float32)))
 
 
 def test_colour_ops_hand_computed_values():
-    img = np.array([[[100, 200, 128]]], dtype=np.uint8)
-    assert enhance_factor(5.0) == pytest.approx(1.0) and enhance_factor(2.5) == pytest.approx(0.55)
-    np.testing.assert_array_equal(RandBrightness().apply(img, 2.5), [[[55, 110, 70]]])
-    np.testing.assert_array_equal(RandSolarize().apply(img, 5.0), [[[100, 55, 127]]])  # threshold 128
-    assert [posterize_bits(level) for level in (1.0, 2.5, 5.0, 9.99)] == [7, 7, 6, 4]
-    np.testing.assert_array_equal(RandPosterize().apply(np.array([[[255, 130, 3]]], np.uint8), 5.0),
-                                  [[[252, 128, 0]]])
+    img = np.array([[[100, 200, 125]]], dtype=np.uint8)
+    assert enhance_factor(5) == pytest.approx(1.0) and enhance_factor(3) == pytest.approx(0.64)
+    np.testing.assert_allclose(RandBrightness().apply(img, 3), [[[64, 128, 80]]], atol=1)  # PIL's uint8 rounding
+    assert [solarize_threshold(level) for level in range(1, 10)] == [25, 51, 76, 102, 128, 153, 179, 204, 230]
+    np.testing.assert_array_equal(RandSolarize().apply(img, 5), [[[100, 55, 125]]])  # threshold 128
+    np.testing.assert_array_equal(RandSolarize().apply(img, 1), [[[155, 55, 130]]])  # threshold 25
+    # the reference's 4 - int(level * 4 / 10) bits: strong posterization, 1 to 4 bits
+    assert [posterize_bits(level) for level in range(1, 10)] == [4, 4, 3, 3, 2, 2, 2, 1, 1]
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    for level in range(1, 10):
+        values = np.unique(RandPosterize().apply(ramp, level))
+        bits = posterize_bits(level)
+        assert len(values) == 2 ** bits and np.all(values % 2 ** (8 - bits) == 0)
+    np.testing.assert_array_equal(RandPosterize().apply(np.array([[[255, 130, 3]]], np.uint8), 5),
+                                  [[[192, 128, 0]]])
     grey = np.full((4, 5, 3), 77, dtype=np.uint8)
     np.testing.assert_array_equal(RandColor().apply(grey, 9.0), grey)
     rng_img = np.random.RandomState(1).randint(50, 151, (8, 8, 3)).astype(np.uint8)
@@ -222,32 +237,116 @@ def test_colour_ops_hand_computed_values():
     low, high = rng_img.reshape(-1, 3).min(0), rng_img.reshape(-1, 3).max(0)
     expected = (rng_img - low.astype(float)) * 255.0 / (high - low)
     np.testing.assert_allclose(stretched, expected, atol=1.0)  # per-channel stretch to [0, 255], truncated
-    results = RandBrightness(level_range=(2.5, 2.5))(make_results(img.copy()))
-    np.testing.assert_array_equal(results['img'], [[[55, 110, 70]]])
+    results = RandBrightness(level_range=3)(make_results(img.copy()))
+    np.testing.assert_array_equal(results['img'], RandBrightness().apply(img, 3))
+    with pytest.raises(ValueError, match='level_range'):
+        RandBrightness(level_range=(2.5, 2.5))
 
 
-def test_rand_erase_patch_count_and_size_bounds():
+def test_rand_erase_patch_count_aspect_and_fill():
+    """randint(1, 5) = 1-4 patches, each int(r h) x int(r w) with one r ~ U(0, 0.2) (the image's aspect), grey 125."""
     op = RandErase(n_iterations=(1, 5), size=[0, 0.2], squared=True)
-    counts = set()
-    for seed in range(30):
+    counts, aspects = set(), []
+    for seed in range(40):
         np.random.seed(seed)
         patches = op.sample_patches(HEIGHT, WIDTH)
         counts.add(len(patches))
         for x1, y1, x2, y2 in patches:
-            assert x2 - x1 == y2 - y1 <= 0.2 * HEIGHT
-            assert 0 <= x1 <= x2 <= WIDTH and 0 <= y1 <= y2 <= HEIGHT
+            patch_w, patch_h = x2 - x1, y2 - y1
+            assert patch_w <= 0.2 * WIDTH and patch_h <= 0.2 * HEIGHT
+            # one ratio r for both sides: int(r * WIDTH) = patch_w and int(r * HEIGHT) = patch_h for some r
+            assert max(patch_w / WIDTH, patch_h / HEIGHT) < min((patch_w + 1) / WIDTH, (patch_h + 1) / HEIGHT)
+            assert 0 <= x1 and x2 < WIDTH and 0 <= y1 and y2 < HEIGHT  # corner randint(0, size - patch)
+            if patch_h >= 4:
+                aspects.append(patch_w / patch_h)
         np.random.seed(seed)
         results = op(dict(make_results(np.full((HEIGHT, WIDTH, 3), 255, np.uint8)), transform_matrix=np.eye(3)))
-        expected = np.ones((HEIGHT, WIDTH), dtype=bool)
+        expected = np.full((HEIGHT, WIDTH, 3), 255, dtype=np.uint8)
         for x1, y1, x2, y2 in patches:
-            expected[y1:y2, x1:x2] = False
-        np.testing.assert_array_equal(results['img'][..., 0] == 255, expected)
+            expected[y1:y2, x1:x2] = 125
+        np.testing.assert_array_equal(results['img'], expected)
         np.testing.assert_array_equal(results['gt_bboxes'], BOXES)
         np.testing.assert_array_equal(results['transform_matrix'], np.eye(3))
-    assert counts == {1, 2, 3, 4, 5}
+    assert counts == {1, 2, 3, 4}
+    assert aspects and all(abs(aspect - WIDTH / HEIGHT) < 0.2 for aspect in aspects)  # 4:3 patches, not squares
     np.random.seed(0)
     for x1, y1, x2, y2 in RandErase(n_iterations=3, size=(0.1, 0.2), squared=False).sample_patches(HEIGHT, WIDTH):
-        assert 0.1 * HEIGHT - 1 <= y2 - y1 <= 0.2 * HEIGHT and 0.1 * WIDTH - 1 <= x2 - x1 <= 0.2 * WIDTH
+        assert int(0.1 * HEIGHT) <= y2 - y1 <= 0.2 * HEIGHT and int(0.1 * WIDTH) <= x2 - x1 <= 0.2 * WIDTH
+    assert len(RandErase(n_iterations=3).sample_patches(HEIGHT, WIDTH)) == 3
+    with pytest.raises(ValueError, match='n_iterations'):
+        RandErase(n_iterations=(3, 3))
+
+
+def pattern_image(height=HEIGHT, width=WIDTH):
+    """A hand-made image with a known pattern: diagonal colour ramps and a bright square."""
+    rows, cols = np.indices((height, width))
+    img = np.stack([(4 * cols) % 256, (5 * rows) % 256, (3 * cols + 2 * rows) % 256], axis=-1).astype(np.uint8)
+    img[10:18, 20:28] = 255
+    return img
+
+
+def test_warps_fill_uncovered_pixels_with_grey_125():
+    white = np.full((HEIGHT, WIDTH, 3), 255, dtype=np.uint8)
+    assert FILL_VALUE == 125
+    shifted = RandTranslate(x=(0.25, 0.25))(make_results(white.copy()))['img']
+    np.testing.assert_array_equal(shifted[:, :16], 125)  # every channel, not only the first
+    np.testing.assert_array_equal(shifted[:, 16:], 255)
+    for op in (RandRotate(angle=(30, 30)), RandShear(x=(30, 30)), RandShear(y=(-30, -30))):
+        img = op(make_results(white.copy()))['img']
+        corners = img[[0, 0, -1, -1], [0, -1, 0, -1]]
+        assert set(np.unique(img)) <= set(range(125, 256)) and (img == 125).all(axis=-1).any()
+        assert ((corners == 125).all(axis=-1) | (corners == 255).all(axis=-1)).all()
+    black = RandRotate(angle=(30, 30), img_fill_val=0)(make_results(white.copy()))['img']
+    assert black[0, 0].tolist() == [0, 0, 0]
+
+
+def test_translate_and_rotate_images_match_mmcv():
+    img, fill = pattern_image(), (125.0, 125.0, 125.0)
+    translated = RandTranslate(x=(0.25, 0.25))(make_results(img.copy()))['img']
+    np.testing.assert_array_equal(translated, mmcv.imtranslate(img, 16, 'horizontal', border_value=fill))
+    translated = RandTranslate(y=(-0.25, -0.25))(make_results(img.copy()))['img']
+    np.testing.assert_array_equal(translated, mmcv.imtranslate(img, -12, 'vertical', border_value=fill))
+    rotated = RandRotate(angle=(20, 20))(make_results(img.copy()))['img']
+    reference = mmcv.imrotate(img, 20, border_value=fill)  # positive: clockwise, about ((w - 1) / 2, (h - 1) / 2)
+    np.testing.assert_array_equal(rotated, reference)
+
+
+@pytest.mark.parametrize('angle', [-30.0, -7.5, 12.0, 30.0])
+@pytest.mark.parametrize('direction', ['horizontal', 'vertical'])
+def test_shear_is_mmcv_imshear_with_tanh_factor_and_its_matrix(angle, direction):
+    """RandShear = mmcv.imshear(img, tanh(-/+angle)) about the top-left origin; the recorded matrix maps the pattern."""
+    magnitude = shear_magnitude(angle, direction)
+    assert magnitude == pytest.approx(np.tanh((-1 if direction == 'horizontal' else 1) * np.deg2rad(angle)))
+    assert abs(magnitude) <= np.tanh(np.pi / 6) + 1e-12 and np.tanh(np.pi / 6) == pytest.approx(0.4804, abs=1e-4)
+    axis = dict(x=(angle, angle)) if direction == 'horizontal' else dict(y=(angle, angle))
+    img = pattern_image()
+    results = RandShear(**axis)(make_results(img.copy()))
+    reference = mmcv.imshear(img, magnitude, direction, border_value=(125, 125, 125))
+    np.testing.assert_array_equal(results['img'], reference)
+    np.testing.assert_allclose(results['transform_matrix'], shear_matrix(magnitude, direction), atol=1e-6)
+    # pixel index (c, r) -> (c + m r, r) or (c, r + m c): box point (c + 0.5, r + 0.5) moves the same way
+    column, row = 7.0, 11.0
+    moved = map_point(results['transform_matrix'], (column + 0.5, row + 0.5))
+    expected = (column + magnitude * row, row) if direction == 'horizontal' else (column, row + magnitude * column)
+    np.testing.assert_allclose(moved, np.array(expected) + 0.5, atol=1e-5)
+    # the bright square of a black image moves where the recorded matrix says
+    sheared = RandShear(**axis, img_fill_val=0)(make_results(square_image(28, 20)))
+    np.testing.assert_allclose(centroid(sheared['img']), map_point(sheared['transform_matrix'], (31, 23)),
+                               atol=0.25)
+
+
+def test_shear_along_both_axes_applies_x_then_y_as_two_imshears():
+    img = pattern_image()
+    np.random.seed(0)
+    results = RandShear(x=(-30, 30), y=(-30, 30))(make_results(img.copy()))
+    np.random.seed(0)
+    x_angle, y_angle = np.random.uniform(-30, 30), np.random.uniform(-30, 30)
+    x_factor, y_factor = shear_magnitude(x_angle, 'horizontal'), shear_magnitude(y_angle, 'vertical')
+    reference = mmcv.imshear(mmcv.imshear(img, x_factor, 'horizontal', border_value=(125, 125, 125)), y_factor,
+                             'vertical', border_value=(125, 125, 125))
+    np.testing.assert_array_equal(results['img'], reference)
+    np.testing.assert_allclose(results['transform_matrix'],
+                               shear_matrix(y_factor, 'vertical') @ shear_matrix(x_factor, 'horizontal'), atol=1e-6)
 
 
 class Mark:
@@ -280,7 +379,7 @@ def test_shuffled_sequential_applies_all_in_random_order():
 
 def test_multibranch_returns_independent_tagged_views_of_one_image():
     resize = dict(type='RandResize', img_scale=[(64, 32), (128, 96)], multiscale_mode='range', keep_ratio=True)
-    op = MultiBranch(unsup_teacher=[resize], unsup_student=[resize, dict(type='RandRotate')],
+    op = MultiBranch(unsup_teacher=[resize], unsup_student=[resize, dict(type='RandRotate', img_fill_val=0)],
                      identity=[dict(type='Identity'), dict(type='ExtraAttrs', tag='plain')])
     source = make_results(square_image(20, 10))
     np.random.seed(0)

@@ -7,15 +7,25 @@ absent) maps ORIGINAL image coordinates to the current view: ``view = M @ [x, y,
 Every geometric step left-multiplies its own matrix onto it and maps ``results[k]`` for
 ``k in results['bbox_fields']``. Photometric steps leave matrix and boxes untouched.
 
-The warping ops (translate, rotate, shear) keep the image size, fill uncovered pixels with 0,
-map each box to the axis-aligned box enclosing its transformed corners, clip it to the image
-and drop boxes left without area together with their labels (``gt_bboxes`` -> ``gt_labels``,
-``gt_bboxes_ignore`` -> ``gt_labels_ignore``) unless ``keep_empty=True``.
+The ops behave as the reference's (SoftTeacher's ``rand_aug.py``, spec B.3) by default:
+
+* The warping ops (translate, rotate, shear) warp the image as ``mmcv.imtranslate``,
+  ``mmcv.imrotate`` and ``mmcv.imshear`` do, keep its size and fill uncovered pixels with
+  ``img_fill_val = 125`` (grey, before normalisation); :class:`RandErase` fills with 125 too.
+  They map each box to the axis-aligned box enclosing its transformed corners, clip it to the
+  image and drop boxes left without area together with their labels (``gt_bboxes`` ->
+  ``gt_labels``, ``gt_bboxes_ignore`` -> ``gt_labels_ignore``) unless ``keep_empty=True``.
+  The recorded matrix is the one the image was warped with (pixel-centre convention above).
+* The colour ops draw an integer level ``randint(1, 10)`` (1..9); the reference's PIL ops
+  (autocontrast, equalize, the four ``ImageEnhance`` blends) run through PIL, solarize and
+  posterize through mmcv with the reference's parameters.
+
 All randomness comes from ``np.random`` so mmdet's seeded worker init applies.
 """
 import cv2
 import mmcv
 import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
 from mmdet.datasets.builder import PIPELINES
 from mmdet.datasets.pipelines import Compose, RandomFlip, Resize
 
@@ -23,7 +33,8 @@ from ssod.utils.bbox_utils import transform_bboxes_numpy
 
 MATRIX_KEY = 'transform_matrix'
 BOX_LABEL_KEYS = {'gt_bboxes': 'gt_labels', 'gt_bboxes_ignore': 'gt_labels_ignore'}
-MAX_LEVEL = 10.0
+MAX_LEVEL = 10  # colour-op levels are integers below it
+FILL_VALUE = 125  # the reference's fill of erased and uncovered pixels
 
 
 def record_matrix(results, matrix):
@@ -88,12 +99,20 @@ class RandFlip(RandomFlip):
 
 # --------------------------------------------------------------------------- warping ops
 class _WarpTransform:
-    """Base of the warping ops: subclasses return a 3x3 matrix in box coordinates."""
+    """Base of the warping ops: subclasses return the 3x3 box-coordinate matrices of their steps.
 
-    def __init__(self, keep_empty=False):
+    Each step warps the image once (bilinear, uncovered pixels set to ``img_fill_val`` in every
+    channel), maps and clips the boxes and records its matrix, as the reference applies its x and
+    y steps one after the other. Boxes left without area are dropped at the end of the op.
+    """
+
+    def __init__(self, img_fill_val=FILL_VALUE, keep_empty=False):
+        self.img_fill_val = float(img_fill_val)
+        if not 0.0 <= self.img_fill_val <= 255.0:
+            raise ValueError(f'img_fill_val must lie in [0, 255], got {img_fill_val!r}')
         self.keep_empty = keep_empty
 
-    def sample_matrix(self, height, width):
+    def sample_matrices(self, height, width):
         raise NotImplementedError
 
     def __call__(self, results):
@@ -101,23 +120,28 @@ class _WarpTransform:
         if unsupported:
             raise NotImplementedError(f'{type(self).__name__} cannot warp {unsupported}: boxes only')
         height, width = results['img_shape'][:2]
-        matrix = self.sample_matrix(height, width)
-        # cv2 addresses pixels by their centre index: index = box coordinate - 0.5
-        pixel_matrix = _translation(-0.5, -0.5) @ matrix @ _translation(0.5, 0.5)
-        for key in results.get('img_fields', ['img']):
-            results[key] = cv2.warpAffine(results[key], pixel_matrix[:2], (width, height),
-                                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                          borderValue=0)
-        for key in results.get('bbox_fields', []):
-            self._warp_boxes(results, key, matrix, (height, width))
-        record_matrix(results, matrix)
+        for matrix in self.sample_matrices(height, width):
+            for key in results.get('img_fields', ['img']):
+                results[key] = self._warp_image(results[key], matrix)
+            for key in results.get('bbox_fields', []):
+                results[key] = transform_bboxes_numpy(results[key], matrix, max_shape=(height, width))
+            record_matrix(results, matrix)
+        if not self.keep_empty:
+            for key in results.get('bbox_fields', []):
+                self._drop_empty(results, key)
         return results
 
-    def _warp_boxes(self, results, key, matrix, shape):
-        boxes = transform_bboxes_numpy(results[key], matrix, max_shape=shape)
-        if self.keep_empty:
-            results[key] = boxes
-            return
+    def _warp_image(self, img, matrix):
+        height, width = img.shape[:2]
+        channels = 1 if img.ndim == 2 else img.shape[2]
+        # cv2 addresses pixels by their centre index: index = box coordinate - 0.5
+        pixel_matrix = _translation(-0.5, -0.5) @ matrix @ _translation(0.5, 0.5)
+        return cv2.warpAffine(img, pixel_matrix[:2], (width, height), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(self.img_fill_val,) * channels)
+
+    @staticmethod
+    def _drop_empty(results, key):
+        boxes = results[key]
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         results[key] = boxes[keep]
         label_key = BOX_LABEL_KEYS.get(key)
@@ -127,98 +151,127 @@ class _WarpTransform:
 
 @PIPELINES.register_module()
 class RandTranslate(_WarpTransform):
-    """Shift by ``U(x) * width`` and ``U(y) * height`` pixels (positive: right / down)."""
+    """Shift by ``U(x) * width`` then ``U(y) * height`` pixels (positive: right / down).
 
-    def __init__(self, x=None, y=None, keep_empty=False):
-        super().__init__(keep_empty)
+    As ``mmcv.imtranslate``, one step per given axis.
+    """
+
+    def __init__(self, x=None, y=None, img_fill_val=FILL_VALUE, keep_empty=False):
+        super().__init__(img_fill_val, keep_empty)
         if x is None and y is None:
             raise ValueError('RandTranslate needs a range for x, y or both')
         self.x = None if x is None else _as_range(x, 'x')
         self.y = None if y is None else _as_range(y, 'y')
 
-    def sample_matrix(self, height, width):
-        dx = 0.0 if self.x is None else np.random.uniform(*self.x) * width
-        dy = 0.0 if self.y is None else np.random.uniform(*self.y) * height
-        return _translation(dx, dy)
+    def sample_matrices(self, height, width):
+        fractions = [None if r is None else np.random.uniform(*r) for r in (self.x, self.y)]
+        steps = []
+        if fractions[0] is not None:
+            steps.append(_translation(fractions[0] * width, 0.0))
+        if fractions[1] is not None:
+            steps.append(_translation(0.0, fractions[1] * height))
+        return steps
 
 
 def rotation_matrix(angle, height, width):
-    """Rotation by ``angle`` degrees about the image centre, counter-clockwise on screen."""
+    """Rotation by ``angle`` degrees about the image centre, clockwise on screen (``mmcv.imrotate``)."""
     theta = np.deg2rad(angle)
     cos, sin = np.cos(theta), np.sin(theta)
-    rotation = np.array([[cos, sin, 0.0], [-sin, cos, 0.0], [0.0, 0.0, 1.0]])
+    rotation = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
     return _translation(width / 2, height / 2) @ rotation @ _translation(-width / 2, -height / 2)
 
 
 @PIPELINES.register_module()
 class RandRotate(_WarpTransform):
-    """Rotate about the image centre by ``U(angle)`` degrees (positive: counter-clockwise)."""
+    """Rotate about the image centre by ``U(angle)`` degrees (positive: clockwise, ``mmcv.imrotate``)."""
 
-    def __init__(self, angle=(-30, 30), keep_empty=False):
-        super().__init__(keep_empty)
+    def __init__(self, angle=(-30, 30), img_fill_val=FILL_VALUE, keep_empty=False):
+        super().__init__(img_fill_val, keep_empty)
         self.angle = _as_range(angle, 'angle')
 
-    def sample_matrix(self, height, width):
-        return rotation_matrix(np.random.uniform(*self.angle), height, width)
+    def sample_matrices(self, height, width):
+        return [rotation_matrix(np.random.uniform(*self.angle), height, width)]
 
 
-def shear_matrix(x_angle, y_angle, height, width):
-    """Shear about the image centre: ``x += tan(x_angle) (y - cy)``, then ``y += tan(y_angle) (x - cx)``."""
-    shear_x = np.array([[1.0, np.tan(np.deg2rad(x_angle)), 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    shear_y = np.array([[1.0, 0.0, 0.0], [np.tan(np.deg2rad(y_angle)), 1.0, 0.0], [0.0, 0.0, 1.0]])
-    centre = _translation(width / 2, height / 2)
-    return centre @ shear_y @ shear_x @ _translation(-width / 2, -height / 2)
+def shear_matrix(magnitude, direction):
+    """Box-coordinate matrix of ``mmcv.imshear(img, magnitude, direction)``.
+
+    mmcv shears about the top-left pixel's centre: pixel index ``(col, row)`` goes to
+    ``(col + magnitude * row, row)`` (horizontal) or ``(col, row + magnitude * col)`` (vertical);
+    in box coordinates (index + 0.5) that is ``x += magnitude * (y - 0.5)`` or ``y += magnitude * (x - 0.5)``.
+    """
+    if direction == 'horizontal':
+        shear = np.array([[1.0, magnitude, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    elif direction == 'vertical':
+        shear = np.array([[1.0, 0.0, 0.0], [magnitude, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    else:
+        raise ValueError(f'Invalid shear direction {direction!r}')
+    return _translation(0.5, 0.5) @ shear @ _translation(-0.5, -0.5)
+
+
+def shear_magnitude(angle, direction):
+    """The reference's shear factor of ``angle`` degrees: ``tanh(-angle)`` along x, ``tanh(angle)`` along y.
+
+    ``tanh`` of the angle in radians, not ``tan``: at most ``tanh(pi / 6) = 0.480`` for 30 degrees.
+    """
+    sign = -1.0 if direction == 'horizontal' else 1.0
+    return float(np.tanh(sign * np.deg2rad(angle)))
 
 
 @PIPELINES.register_module()
 class RandShear(_WarpTransform):
-    """Shear by ``U(x)`` degrees along x and/or ``U(y)`` degrees along y (x first)."""
+    """Shear by ``U(x)`` degrees along x, then ``U(y)`` degrees along y (:func:`shear_magnitude`).
 
-    def __init__(self, x=None, y=None, keep_empty=False):
-        super().__init__(keep_empty)
+    Each step is ``mmcv.imshear`` about the top-left origin (:func:`shear_matrix`).
+    """
+
+    def __init__(self, x=None, y=None, img_fill_val=FILL_VALUE, keep_empty=False):
+        super().__init__(img_fill_val, keep_empty)
         if x is None and y is None:
             raise ValueError('RandShear needs an angle range for x, y or both')
         self.x = None if x is None else _as_range(x, 'x')
         self.y = None if y is None else _as_range(y, 'y')
 
-    def sample_matrix(self, height, width):
-        x_angle = 0.0 if self.x is None else np.random.uniform(*self.x)
-        y_angle = 0.0 if self.y is None else np.random.uniform(*self.y)
-        return shear_matrix(x_angle, y_angle, height, width)
+    def sample_matrices(self, height, width):
+        angles = [None if r is None else np.random.uniform(*r) for r in (self.x, self.y)]
+        return [shear_matrix(shear_magnitude(angle, direction), direction)
+                for angle, direction in zip(angles, ('horizontal', 'vertical')) if angle is not None]
 
 
 # --------------------------------------------------------------------------- erasing
 @PIPELINES.register_module()
 class RandErase:
-    """Fill ``n`` random rectangles (``n`` uniform in ``n_iterations``, inclusive) with ``fill_val``.
+    """Fill ``n = randint(*n_iterations)`` random rectangles with ``img_fill_val`` (boxes, matrix unchanged).
 
-    Each patch side is ``U(size)`` times the image's shorter side when ``squared``; otherwise
-    height and width are ``U(size) * height`` and ``U(size) * width``, drawn independently.
-    Patches lie fully inside the image. Boxes and the matrix are unchanged.
+    As the reference: ``n_iterations`` is an int or a ``(low, high)`` pair with ``high``
+    excluded (``(1, 5)``: 1 to 4 patches). Each patch is ``int(r_h * height) x int(r_w * width)``
+    with ``r_w ~ U(size)`` and ``r_h = r_w`` when ``squared`` (the image's aspect ratio, not a
+    square), else drawn independently; its top-left corner is ``randint(0, width - patch_w)``,
+    ``randint(0, height - patch_h)``, so patches lie inside the image.
     """
 
-    def __init__(self, n_iterations=(1, 5), size=(0.0, 0.2), squared=True, fill_val=0):
-        low, high = _as_range(n_iterations, 'n_iterations')
-        if low < 0 or low != int(low) or high != int(high):
-            raise ValueError(f'n_iterations must be non-negative integers, got {n_iterations!r}')
-        self.n_iterations = (int(low), int(high))
+    def __init__(self, n_iterations=(1, 5), size=(0.0, 0.2), squared=True, img_fill_val=FILL_VALUE):
+        if isinstance(n_iterations, int):
+            n_iterations = (n_iterations, n_iterations + 1)
+        if len(n_iterations) != 2 or not all(isinstance(n, int) for n in n_iterations) \
+                or not 0 <= n_iterations[0] < n_iterations[1]:
+            raise ValueError(f'n_iterations must be an int or integers (low, high) with 0 <= low < high, '
+                             f'got {n_iterations!r}')
+        self.n_iterations = tuple(n_iterations)
         self.size = _as_range(size, 'size')
-        if not 0.0 <= self.size[0] <= self.size[1] <= 1.0:
-            raise ValueError(f'size must lie in [0, 1], got {size!r}')
+        if not 0.0 <= self.size[0] <= self.size[1] < 1.0:
+            raise ValueError(f'size must lie in [0, 1), got {size!r}')
         self.squared = squared
-        self.fill_val = fill_val
+        self.img_fill_val = img_fill_val
 
     def sample_patches(self, height, width):
         """List of ``(x1, y1, x2, y2)`` integer patches (end exclusive)."""
         patches = []
-        for _ in range(np.random.randint(self.n_iterations[0], self.n_iterations[1] + 1)):
-            if self.squared:
-                patch_h = patch_w = int(np.random.uniform(*self.size) * min(height, width))
-            else:
-                patch_h = int(np.random.uniform(*self.size) * height)
-                patch_w = int(np.random.uniform(*self.size) * width)
-            x1 = np.random.randint(0, width - patch_w + 1)
-            y1 = np.random.randint(0, height - patch_h + 1)
+        for _ in range(np.random.randint(*self.n_iterations)):
+            w_ratio = np.random.uniform(*self.size)
+            h_ratio = w_ratio if self.squared else np.random.uniform(*self.size)
+            patch_h, patch_w = int(h_ratio * height), int(w_ratio * width)
+            x1, y1 = np.random.randint(0, width - patch_w), np.random.randint(0, height - patch_h)
             patches.append((x1, y1, x1 + patch_w, y1 + patch_h))
         return patches
 
@@ -228,20 +281,30 @@ class RandErase:
         for key in results.get('img_fields', ['img']):
             img = results[key].copy()
             for x1, y1, x2, y2 in patches:
-                img[y1:y2, x1:x2] = self.fill_val
+                img[y1:y2, x1:x2] = self.img_fill_val
             results[key] = img
         return results
 
 
 # --------------------------------------------------------------------------- colour ops
 class _ColourTransform:
-    """Base of the colour ops: draws a level ``U(level_range)`` and applies it to BGR uint8 images."""
+    """Base of the colour ops: draws an integer level and applies it to BGR uint8 images.
 
-    def __init__(self, level_range=(1.0, MAX_LEVEL)):
-        self.level_range = _as_range(level_range, 'level_range')
+    ``level_range=(low, high)``: ``np.random.randint(low, high)``, ``high`` excluded, as the
+    reference's ``randint(1, 10)`` (levels 1..9); an int fixes the level.
+    """
+
+    def __init__(self, level_range=(1, MAX_LEVEL)):
+        if isinstance(level_range, int):
+            level_range = (level_range, level_range + 1)
+        if len(level_range) != 2 or not all(isinstance(v, int) for v in level_range) \
+                or not 0 <= level_range[0] < level_range[1] <= MAX_LEVEL + 1:
+            raise ValueError(f'level_range must be an int or integers (low, high) with '
+                             f'0 <= low < high <= {MAX_LEVEL + 1}, got {level_range!r}')
+        self.level_range = tuple(level_range)
 
     def sample_level(self):
-        return np.random.uniform(*self.level_range)
+        return int(np.random.randint(*self.level_range))
 
     def apply(self, img, level):
         raise NotImplementedError
@@ -254,6 +317,12 @@ class _ColourTransform:
                 raise TypeError(f'{type(self).__name__} needs uint8 images, results[{key!r}] is {img.dtype}')
             results[key] = self.apply(img, level)
         return results
+
+
+def pil_apply(img, operation):
+    """Run ``operation`` (PIL RGB image -> PIL image) on a BGR uint8 array, as the reference's PIL ops."""
+    rgb = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
+    return np.ascontiguousarray(np.asarray(operation(rgb), dtype=np.uint8)[..., ::-1])
 
 
 def enhance_factor(level):
@@ -271,68 +340,78 @@ class Identity(_ColourTransform):
 
 @PIPELINES.register_module()
 class AutoContrast(_ColourTransform):
-    """Stretch each channel to [0, 255] (level unused)."""
+    """``PIL.ImageOps.autocontrast``: stretch each channel to [0, 255] (level unused)."""
 
     def apply(self, img, level):
-        return mmcv.auto_contrast(img)
+        return pil_apply(img, ImageOps.autocontrast)
 
 
 @PIPELINES.register_module()
 class RandEqualize(_ColourTransform):
-    """Histogram-equalize each channel (level unused)."""
+    """``PIL.ImageOps.equalize``: histogram-equalize each channel (level unused)."""
 
     def apply(self, img, level):
-        return mmcv.imequalize(img)
+        return pil_apply(img, ImageOps.equalize)
+
+
+def solarize_threshold(level):
+    """Threshold of :class:`RandSolarize`: ``min(int(level * 256 / 10), 255)`` (25 at level 1, 230 at 9)."""
+    return min(int(level * 256 / MAX_LEVEL), 255)
 
 
 @PIPELINES.register_module()
 class RandSolarize(_ColourTransform):
-    """Invert pixels at or above ``256 * (1 - level / 10)``."""
+    """``mmcv.solarize``: invert pixels at or above :func:`solarize_threshold`."""
 
     def apply(self, img, level):
-        return mmcv.solarize(img, thr=256.0 * (1.0 - level / MAX_LEVEL))
+        return mmcv.solarize(img, thr=solarize_threshold(level))
+
+
+class _Enhance(_ColourTransform):
+    """A ``PIL.ImageEnhance`` class applied with :func:`enhance_factor`."""
+
+    enhancer = None
+
+    def apply(self, img, level):
+        return pil_apply(img, lambda rgb: self.enhancer(rgb).enhance(enhance_factor(level)))
 
 
 @PIPELINES.register_module()
-class RandColor(_ColourTransform):
-    """Blend with the grey image, factor :func:`enhance_factor`."""
+class RandColor(_Enhance):
+    """``PIL.ImageEnhance.Color``: blend with the grey image."""
 
-    def apply(self, img, level):
-        return mmcv.adjust_color(img, alpha=enhance_factor(level), backend='cv2')
-
-
-@PIPELINES.register_module()
-class RandContrast(_ColourTransform):
-    """Blend with the mean grey level, factor :func:`enhance_factor`."""
-
-    def apply(self, img, level):
-        return mmcv.adjust_contrast(img, factor=enhance_factor(level), backend='cv2')
+    enhancer = ImageEnhance.Color
 
 
 @PIPELINES.register_module()
-class RandBrightness(_ColourTransform):
-    """Blend with black, factor :func:`enhance_factor`."""
+class RandContrast(_Enhance):
+    """``PIL.ImageEnhance.Contrast``: blend with the mean grey level."""
 
-    def apply(self, img, level):
-        return mmcv.adjust_brightness(img, factor=enhance_factor(level), backend='cv2')
+    enhancer = ImageEnhance.Contrast
 
 
 @PIPELINES.register_module()
-class RandSharpness(_ColourTransform):
-    """Blend with a smoothed image, factor :func:`enhance_factor`."""
+class RandBrightness(_Enhance):
+    """``PIL.ImageEnhance.Brightness``: blend with black."""
 
-    def apply(self, img, level):
-        return mmcv.adjust_sharpness(img, factor=enhance_factor(level))
+    enhancer = ImageEnhance.Brightness
+
+
+@PIPELINES.register_module()
+class RandSharpness(_Enhance):
+    """``PIL.ImageEnhance.Sharpness``: blend with a smoothed image."""
+
+    enhancer = ImageEnhance.Sharpness
 
 
 def posterize_bits(level):
-    """Bits kept by :class:`RandPosterize`: ``8 - ceil(4 * level / 10)`` (7 down to 4)."""
-    return 8 - int(np.ceil(4.0 * level / MAX_LEVEL))
+    """Bits kept by :class:`RandPosterize`: ``4 - int(level * 4 / 10)`` (4 at levels 1-2, 1 at 8-9)."""
+    return 4 - int(level * 4 / MAX_LEVEL)
 
 
 @PIPELINES.register_module()
 class RandPosterize(_ColourTransform):
-    """Keep the :func:`posterize_bits` most significant bits of each channel."""
+    """``mmcv.posterize``: keep the :func:`posterize_bits` most significant bits of each channel."""
 
     def apply(self, img, level):
         return mmcv.posterize(img, posterize_bits(level))
