@@ -7,8 +7,15 @@ Nothing in site-packages is edited; two module attributes are replaced:
 * CPU process groups: mmdet's samplers share their seed with ``sync_random_seed``, which
   broadcasts a CUDA tensor and so fails on gloo/CPU runs; it is replaced by an
   object broadcast that works on any backend.
+* GPU scatter: mmcv's ``Scatter.forward`` (``mmcv/parallel/_functions.py``) passes int
+  device ids to torch's ``_get_stream``, which since torch 2.x reads ``device.type``
+  (``AttributeError: 'int' object has no attribute 'type'`` on the first GPU iteration);
+  mmcv's module-level name is replaced by one that hands torch a ``torch.device``.
 """
 import numpy as np
+import torch
+import torch.nn.parallel._functions as torch_parallel_functions
+from mmcv.parallel import _functions as mmcv_parallel_functions
 from mmdet.datasets import samplers as mmdet_samplers
 from mmdet.datasets.custom import CustomDataset
 
@@ -29,7 +36,15 @@ def sync_random_seed(seed=None, device=None):
     return broadcast_object(int(seed))
 
 
+def _get_stream_for_device_id(device):
+    """torch's background copy stream for ``device``, given as a CUDA index or a ``torch.device``."""
+    if isinstance(device, int):
+        device = torch.device("cuda", device)
+    return torch_parallel_functions._get_stream(device)
+
+
 def apply() -> None:
     CustomDataset.get_cat_ids = _custom_dataset_cat_ids
+    mmcv_parallel_functions._get_stream = _get_stream_for_device_id
     for name in _SAMPLER_MODULES:
         setattr(getattr(mmdet_samplers, name), "sync_random_seed", sync_random_seed)

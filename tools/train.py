@@ -8,11 +8,12 @@ import mmcv
 from mmcv import Config, DictAction
 from mmdet.datasets import build_dataset
 from mmdet.models import build_detector
-from mmdet.utils import collect_env, get_root_logger
+from mmdet.utils import get_root_logger
 
 import ssod  # noqa: F401  (registers ssod's modules)
 from ssod.apis.config_checks import check_ann_files_exist, check_num_classes
 from ssod.apis.dist_env import init_distributed
+from ssod.apis.env_report import collect_environment, format_environment
 from ssod.apis.train import init_random_seed, set_random_seed, train_detector
 from ssod.utils.dist_utils import get_world_size
 
@@ -65,8 +66,8 @@ def main(argv=None):
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
     logger = get_root_logger(log_file=osp.join(cfg.work_dir, f"{timestamp}.log"), log_level=cfg.log_level)
     cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
-    env_info = "\n".join(f"{k}: {v}" for k, v in collect_env().items())
-    logger.info(f"environment:\n{env_info}\nprocesses: {get_world_size()}\nconfig:\n{cfg.pretty_text}")
+    environment = format_environment(collect_environment())
+    logger.info(f"environment:\n{environment}\nprocesses: {get_world_size()}\nconfig:\n{cfg.pretty_text}")
 
     cfg.seed = init_random_seed(args.seed)
     set_random_seed(cfg.seed, deterministic=args.deterministic)
