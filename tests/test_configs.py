@@ -1,6 +1,7 @@
 """Configs: every file parses, every detector config builds, the real settings carry spec F's values,
 and the GrS configs' training data builds into the wrappers the CrS hook needs."""
 import ast
+import inspect
 import json
 import re
 import shutil
@@ -19,7 +20,9 @@ from mmdet.models import build_detector, build_head
 import ssod  # noqa: F401  (registers the ssod types)
 import ssod.datasets.lvis  # noqa: F401  (registers LVISV1SplitDataset)
 from ssod.datasets import class_names
+from ssod.datasets.class_maps import coco_to_objects365_map
 from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, ClassBalancedDatasetRFS, labeled_dataset_statistics
+from ssod.datasets.lvis import LVISV1SplitDataset
 from ssod.models.losses.gbr import GbRLoss
 from ssod.utils.hooks.resampling import GradientResamplingHook
 
@@ -30,6 +33,7 @@ DETECTOR_CONFIGS = sorted([*(CONFIG_DIR / "soft_teacher").glob("*.py"), *(CONFIG
 SEMI = "soft_teacher/ubsoft_teacher_faster_rcnn_r50_caffe_fpn_{}.py"
 GRS = "soft_teacher/ubsoft_teacher_grs_faster_rcnn_r50_caffe_fpn_{}.py"
 GRS_BASE = "soft_teacher/grs_base.py"
+UPSTREAM = "soft_teacher/ubsoft_teacher_grs_faster_rcnn_r50_caffe_fpn_{}_upstream.py"
 SUP = "baseline/faster_rcnn_r50_caffe_fpn_{}_sup.py"
 PRETRAINED = dict(type="Pretrained", checkpoint="open-mmlab://detectron2/resnet50_caffe")
 CE_LOSS = dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)
@@ -360,6 +364,32 @@ def test_r50_caffe_backbone_and_pipelines_follow_spec_b1_b3():
     assert rcnn_test == dict(score_thr=0.05, nms=dict(type="nms", iou_threshold=0.5), max_per_img=100)
 
 
+def pipeline_steps(pipeline):
+    """Type names of a pipeline's steps, the branches of a MultiBranch flattened after it."""
+    steps = []
+    for step in pipeline:
+        steps.append(step["type"])
+        if step["type"] == "MultiBranch":
+            steps += [name for key, branch in step.items() if key != "type" for name in pipeline_steps(branch)]
+    return steps
+
+
+@pytest.mark.parametrize("path", ["_base_/datasets/semi_pipelines.py", "_base_/datasets/toy_semi.py",
+                                  "_base_/datasets/toy_detection.py"])
+def test_training_pipelines_pad_then_normalise_and_test_pipelines_the_reverse(path):
+    """As the reference (spec B.3): training pads to a multiple of 32 before normalising; test normalises first."""
+    cfg = load(path)
+    train_keys = [key for key in ("sup_pipeline", "unsup_pipeline", "supervised_pipeline", "train_pipeline")
+                  if key in cfg]
+    assert train_keys
+    for key in train_keys:
+        steps = [name for name in pipeline_steps(cfg[key]) if name in ("Pad", "Normalize")]
+        assert steps and steps == ["Pad", "Normalize"] * (len(steps) // 2), f"{path}: {key}"
+    test_steps = [step.type for step in cfg.test_pipeline[1].transforms]
+    assert test_steps.index("Normalize") < test_steps.index("Pad")
+    assert all(step.get("size_divisor") == 32 for step in cfg.test_pipeline[1].transforms if step.type == "Pad")
+
+
 # ------------------------------------------------------------------ SPLIT and USE_FOCAL switches
 def test_split_configs_differ_only_in_split_dependent_keys():
     diff = dict_diff(plain(load(SEMI.format("coco1_180k"))), plain(load(SEMI.format("coco2_180k"))))
@@ -418,7 +448,7 @@ def test_supervised_baseline_trains_on_the_labeled_side_of_its_setting(name):
     for key in ("type", "ann_file", "img_prefix", "classes"):
         assert labeled_leaf.get(key) == semi_leaf.get(key)
     steps = [step.type for step in labeled_leaf.pipeline]
-    assert steps == ["LoadImageFromFile", "LoadAnnotations", "RandResize", "RandFlip", "OneOf", "Normalize", "Pad",
+    assert steps == ["LoadImageFromFile", "LoadAnnotations", "RandResize", "RandFlip", "OneOf", "Pad", "Normalize",
                      "DefaultFormatBundle", "Collect"]
     assert plain(cfg)["data"]["val"] == plain(semi)["data"]["val"]
 
@@ -603,3 +633,70 @@ def test_grs_training_data_builds_for_the_crs_hook(tmp_path, monkeypatch, name):
     counts, num_labeled, cached = labeled_dataset_statistics(train.sup, num_classes)
     np.testing.assert_array_equal(counts, expected)
     assert num_labeled == 3 * len(labeled_leaves) and cached is False
+
+
+# ------------------------------------------------------------------ upstream-exact presets
+def hooks_with_upstream_order(hooks):
+    return [dict(hook, upstream_order=True) if hook["type"] == "GradientResamplingHook" else hook for hook in hooks]
+
+
+@pytest.mark.parametrize("name", sorted(GRS_REFERENCE))
+def test_upstream_preset_switches_every_documented_deviation_and_nothing_else(name):
+    """README "Differences from the reference code": the preset is its GrS config with each option set to upstream."""
+    preset, default = load(UPSTREAM.format(name)), load(GRS.format(name))
+    assert preset.model.train_cfg.score_rule == "upstream"  # spec H.17
+    assert preset.model.model.roi_head.bbox_head.loss_cls.warmup_mean == "upstream"  # H.18
+    assert preset.model.train_cfg.GbT is name.startswith("coco")  # D.3, H.33: only the COCO config had GbT
+    assert preset.data.train.unsup.dataset.filter_empty_gt is True  # H.30
+    hooks = [build_from_cfg(hook, HOOKS) for hook in preset.custom_hooks]
+    (resampling,) = [hook for hook in hooks if isinstance(hook, GradientResamplingHook)]
+    assert resampling.upstream_order is True  # H.26
+    assert plain(preset)["custom_hooks"] == hooks_with_upstream_order(plain(default)["custom_hooks"])
+
+    expected = {"model.train_cfg.score_rule", "model.model.roi_head.bbox_head.loss_cls.warmup_mean",
+                "data.train.unsup.dataset.filter_empty_gt", "custom_hooks"}
+    if not name.startswith("coco"):
+        expected.add("model.train_cfg.GbT")
+    if name == "lvis_180k":  # the LVIS API's 300 detections per image
+        assert preset.evaluation.max_dets_per_image == 300
+        assert "max_dets_per_image" in inspect.signature(LVISV1SplitDataset.evaluate).parameters
+        expected.add("evaluation.max_dets_per_image")
+    if name == "object365_360k":  # H.31 teddy bear -> Bear; H.32 the three skipped unlabeled files
+        coco, o365 = preset.data.train.sup.dataset
+        assert coco.type == "COCO2Objects365Dataset" and coco.upstream_teddy_bear is True
+        default_coco, default_o365 = plain(default)["data"]["train"]["sup"]["dataset"]
+        assert plain(preset)["data"]["train"]["sup"]["dataset"] == [dict(default_coco, upstream_teddy_bear=True),
+                                                                     default_o365]
+        assert preset.data.val.upstream_teddy_bear is True and preset.data.test.upstream_teddy_bear is True
+        assert len(preset.data.train.unsup.dataset.skip_file_names) == 3
+        expected |= {"data.train.sup.dataset", "data.val.upstream_teddy_bear", "data.test.upstream_teddy_bear",
+                     "data.train.unsup.dataset.skip_file_names"}
+    assert set(dict_diff(plain(preset), plain(default))) == expected
+
+
+def test_coco_upstream_preset_selects_the_split_on_line_7(tmp_path):
+    lines = (CONFIG_DIR / UPSTREAM.format("coco_180k")).read_text().splitlines()
+    assert lines[6] == "SPLIT = 1" and "line 7" in "\n".join(lines[:6])
+    for split in (1, 2):
+        root = copy_configs_with(tmp_path / str(split), UPSTREAM.format("coco_180k"), r"^SPLIT = 1$",
+                                 f"SPLIT = {split}")
+        selected = plain(load(UPSTREAM.format("coco_180k"), root))
+        assert selected.pop("SPLIT") == split
+        assert selected == plain(load(UPSTREAM.format(f"coco{split}_180k")))
+
+
+@pytest.mark.parametrize("name", ["coco1_180k", "object365_360k"])
+def test_upstream_preset_training_data_drops_unlabeled_images_without_ground_truth(tmp_path, monkeypatch, name):
+    """filter_empty_gt=True on the unlabeled side: image 12 (no hidden annotation) is gone; O365: Bear map."""
+    cfg = load(UPSTREAM.format(name))
+    monkeypatch.chdir(tmp_path)
+    for leaf in unwrap(cfg.data.train.sup):
+        write_tiny_annotation_file(tmp_path / leaf.ann_file, leaf.type, LABELED_IMAGES)
+    unlabeled = cfg.data.train.unsup.dataset
+    write_tiny_annotation_file(tmp_path / unlabeled.ann_file, unlabeled.type, UNLABELED_IMAGES)
+    train = build_dataset(cfg.data.train)
+    assert len(train.unsup) == 1 and train.unsup.image_keys()[0].endswith("000000000011.jpg")
+    if name == "object365_360k":
+        coco_part = train.sup.dataset.datasets[0]
+        assert tuple(coco_part.label_map) == coco_to_objects365_map(upstream_teddy_bear=True)
+        assert coco_part.label_map != coco_to_objects365_map()

@@ -2,6 +2,9 @@
 # sup_pipeline: labeled images of a semi-supervised batch; unsup_pipeline: a weak (teacher) and a
 # strong (student) view of each unlabeled image; supervised_pipeline: the labeled augmentation for
 # plain detectors (supervised baselines); test_pipeline: single scale (1333, 800), no flip.
+# As the reference, training pipelines pad to a multiple of 32 and then normalise (padding becomes
+# -mean), the test pipeline normalises and then pads (padding 0); the strong-view ops fill uncovered and
+# erased pixels with 125 (grey) and draw colour levels randint(1, 10) (ssod/datasets/pipelines/transforms.py).
 img_norm_cfg = dict(mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0], to_rgb=False)
 train_scale = [(1333, 400), (1333, 1200)]  # long side <= 1333, short side uniform in [400, 1200]
 test_scale = (1333, 800)
@@ -27,9 +30,10 @@ labeled_augmentation = [
     *random_resize_flip,
     dict(type="OneOf", transforms=color_ops),
 ]
+pad_normalize = [dict(type="Pad", size_divisor=32), dict(type="Normalize", **img_norm_cfg)]
 normalize_pad = [dict(type="Normalize", **img_norm_cfg), dict(type="Pad", size_divisor=32)]
 semi_format = [
-    *normalize_pad,
+    *pad_normalize,
     dict(type="DefaultFormatBundle"),
     dict(type="CollectWithMatrix", keys=["img", "gt_bboxes", "gt_labels"]),
 ]
@@ -40,6 +44,7 @@ strong_pipeline = [
     *random_resize_flip,
     dict(type="ShuffledSequential", transforms=[dict(type="OneOf", transforms=color_ops),
                                                 dict(type="OneOf", transforms=geometric_ops)]),
+    # randint(1, 5) = 1-4 patches, each int(r*h) x int(r*w) with r ~ U(0, 0.2)
     dict(type="RandErase", n_iterations=(1, 5), size=[0, 0.2], squared=True),
     *semi_format,
 ]
@@ -50,7 +55,7 @@ unsup_pipeline = [
 ]
 supervised_pipeline = [
     *labeled_augmentation,
-    *normalize_pad,
+    *pad_normalize,
     dict(type="DefaultFormatBundle"),
     dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels"]),
 ]

@@ -14,8 +14,8 @@ train_pipeline = [
     dict(type="LoadAnnotations", with_bbox=True),
     dict(type="Resize", img_scale=train_scale, multiscale_mode="range", keep_ratio=True),
     dict(type="RandomFlip", flip_ratio=0.5),
+    dict(type="Pad", size_divisor=32),  # training: pad, then normalise (as the reference); test: the reverse
     normalize_step,
-    dict(type="Pad", size_divisor=32),
     dict(type="DefaultFormatBundle"),
     dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels"]),
 ]

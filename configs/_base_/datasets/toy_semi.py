@@ -12,9 +12,9 @@ geometric_ops = [
     dict(type="RandRotate", angle=(-30, 30)),
     [dict(type="RandShear", x=(-30, 30)), dict(type="RandShear", y=(-30, 30))],
 ]
-format_steps = [
-    {{_base_.normalize_step}},
+format_steps = [  # pad, then normalise, as the reference's training pipelines
     dict(type="Pad", size_divisor=32),
+    {{_base_.normalize_step}},
     dict(type="DefaultFormatBundle"),
     dict(type="CollectWithMatrix", keys=["img", "gt_bboxes", "gt_labels"]),
 ]
