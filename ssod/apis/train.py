@@ -13,6 +13,7 @@ from ssod.apis.dist_env import local_rank
 from ssod.apis.parallel import wrap_model
 from ssod.apis.runner import ResumableIterBasedRunner
 from ssod.datasets.builder import build_dataloader
+from ssod.datasets.preflight import preflight
 from ssod.utils.dist_utils import broadcast_object, get_world_size
 from ssod.utils.hooks.evaluation import DetEvalHook
 
@@ -87,6 +88,12 @@ def train_detector(model, dataset, cfg, distributed=False, validate=True, timest
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
     if cfg.runner["type"] != "IterBasedRunner":
         raise ValueError(f"ssod trains with IterBasedRunner, got runner type {cfg.runner['type']!r}")
+    eval_hook = build_eval_hook(cfg, distributed) if validate else None
+    checked = {"data.train": datasets[0]} if len(datasets) == 1 else {
+        f"data.train[{i}]": part for i, part in enumerate(datasets)}
+    if eval_hook is not None:
+        checked["data.val"] = eval_hook.dataloader.dataset
+    preflight(checked, logger)
     loaders = build_train_loaders(datasets, cfg, distributed)
     model = wrap_model(model, cfg, distributed)
     optimizer = build_optimizer(model, cfg.optimizer)
@@ -102,8 +109,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=True, timest
         cfg.get("momentum_config"),
         custom_hooks_config=cfg.get("custom_hooks"),
     )
-    if validate:
-        runner.register_hook(build_eval_hook(cfg, distributed), priority="LOW")
+    if eval_hook is not None:
+        runner.register_hook(eval_hook, priority="LOW")
     logger.info(f"training on {get_world_size()} process(es), device "
                 f"{'cuda:%d' % local_rank() if torch.cuda.is_available() else 'cpu'}")
     resume_from = cfg.get("resume_from")

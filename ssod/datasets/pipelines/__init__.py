@@ -1,1 +1,1 @@
-from ssod.datasets.pipelines import semi_pipelines, transforms  # noqa: F401
+from ssod.datasets.pipelines import loading, semi_pipelines, transforms  # noqa: F401
