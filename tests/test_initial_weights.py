@@ -6,7 +6,7 @@ from mmcv.runner import save_checkpoint
 from mmdet.models import build_detector
 
 import ssod  # noqa: F401
-from ssod.apis.checkpoint import load_initial_weights
+from ssod.apis.checkpoint import load_model_weights
 from conftest import REPO_ROOT
 
 TOY_MODEL = REPO_ROOT / "configs/_base_/models/faster_rcnn_r18_fpn_toy.py"
@@ -29,7 +29,7 @@ def test_plain_checkpoint_initialises_teacher_and_student(tmp_path):
     path = tmp_path / "sup.pth"
     save_checkpoint(source, str(path))
     target = _soft_teacher()
-    load_initial_weights(target, str(path))
+    load_model_weights(target, str(path))
     expected = source.state_dict()
     for name in ("student", "teacher"):
         loaded = getattr(target, name).state_dict()
@@ -44,11 +44,11 @@ def test_teacher_student_checkpoint_loads_as_is(tmp_path):
     path = tmp_path / "semi.pth"
     save_checkpoint(source, str(path))
     target = _soft_teacher()
-    load_initial_weights(target, str(path))
+    load_model_weights(target, str(path))
     assert all(torch.equal(a, b) for a, b in zip(target.state_dict().values(), source.state_dict().values()))
     assert not torch.equal(next(target.student.parameters()), next(target.teacher.parameters()))
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth"):
-        load_initial_weights(_plain_detector(), str(tmp_path / "nope.pth"))
+        load_model_weights(_plain_detector(), str(tmp_path / "nope.pth"))

@@ -5,12 +5,12 @@ import os.path as osp
 
 import mmcv
 from mmcv import Config, DictAction
-from mmcv.runner import load_checkpoint
 from mmdet.datasets import build_dataset, replace_ImageToTensor
 from mmdet.models import build_detector
 from mmdet.utils import get_root_logger
 
 import ssod  # noqa: F401  (registers ssod's modules)
+from ssod.apis.checkpoint import load_model_weights
 from ssod.apis.config_checks import check_ann_files_exist
 from ssod.apis.dist_env import init_distributed
 from ssod.apis.inference import collect_detections
@@ -66,7 +66,8 @@ def main(argv=None):
 
     cfg.model.pop("train_cfg", None)
     model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
-    checkpoint = load_checkpoint(model, args.checkpoint, map_location="cpu", logger=logger)
+    # weights_only=True; a plain detector fills student and teacher; a misfit is refused with its counts
+    checkpoint = load_model_weights(model, args.checkpoint, logger=logger)
     model.CLASSES = checkpoint.get("meta", {}).get("CLASSES", dataset.CLASSES)
     model = wrap_model(model, cfg, distributed)
     results = collect_detections(model, loader)

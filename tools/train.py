@@ -14,7 +14,9 @@ import ssod  # noqa: F401  (registers ssod's modules)
 from ssod.apis.config_checks import check_ann_files_exist, check_num_classes
 from ssod.apis.dist_env import init_distributed
 from ssod.apis.env_report import collect_environment, format_environment
+from ssod.apis.text_logger import init_weights_quietly
 from ssod.apis.train import init_random_seed, set_random_seed, train_detector
+from ssod.apis.work_dir import prepare_work_dir
 from ssod.utils.dist_utils import get_world_size
 
 
@@ -23,7 +25,10 @@ def parse_args(argv=None):
     parser.add_argument("config", help="config file")
     parser.add_argument("--work-dir", help="where logs and checkpoints go (default work_dirs/<config name>)")
     parser.add_argument("--resume-from", help="checkpoint to resume from (model, teacher, optimizer, iteration)")
-    parser.add_argument("--auto-resume", action="store_true", help="resume from work_dir/latest.pth if it exists")
+    parser.add_argument("--auto-resume", action="store_true",
+                        help="resume from work_dir/latest.pth, else the newest iter_*.pth that loads")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run in a work dir holding an earlier run's checkpoints (deletes them)")
     parser.add_argument("--load-from", help="checkpoint whose weights initialise the model")
     parser.add_argument("--no-validate", action="store_true", help="skip evaluation during training")
     parser.add_argument("--seed", type=int, default=None, help="random seed (drawn and shared if unset)")
@@ -61,20 +66,25 @@ def main(argv=None):
     if not args.no_validate:
         check_ann_files_exist(cfg.data.val, "data.val")
     distributed = init_distributed(args.launcher)
+    work_dir_notes = prepare_work_dir(cfg.work_dir, resume=bool(cfg.get("resume_from") or cfg.auto_resume),
+                                      overwrite=args.overwrite)
 
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
     logger = get_root_logger(log_file=osp.join(cfg.work_dir, f"{timestamp}.log"), log_level=cfg.log_level)
-    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
+    for note in work_dir_notes:
+        logger.warning(f"WORK DIR {cfg.work_dir}: {note}")
+    config_copy = osp.join(cfg.work_dir, osp.basename(args.config))
+    cfg.dump(config_copy)
     environment = format_environment(collect_environment())
-    logger.info(f"environment:\n{environment}\nprocesses: {get_world_size()}\nconfig:\n{cfg.pretty_text}")
+    logger.info(f"environment:\n{environment}\nprocesses: {get_world_size()}\nconfig: {config_copy}")
 
     cfg.seed = init_random_seed(args.seed)
     set_random_seed(cfg.seed, deterministic=args.deterministic)
     logger.info(f"seed {cfg.seed}, deterministic {args.deterministic}")
 
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
-    model.init_weights()
+    init_weights_quietly(model)  # without mmcv's per-parameter table (hundreds of lines)
     dataset = build_dataset(cfg.data.train)
     check_num_classes(cfg.model, dataset.CLASSES)
     model.CLASSES = dataset.CLASSES

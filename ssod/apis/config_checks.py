@@ -26,20 +26,28 @@ def check_ann_files_exist(data_cfg, path="data"):
                 "expected layout, or make the toy data with tools/dataset/make_toy_dataset.py")
 
 
-def _roi_head_num_classes(model_cfg):
-    if "model" in model_cfg:  # teacher-student wrappers hold the detector config under `model`
-        return _roi_head_num_classes(model_cfg["model"])
-    bbox_head = model_cfg.get("roi_head", {}).get("bbox_head")
-    heads = bbox_head if isinstance(bbox_head, (list, tuple)) else [bbox_head]
-    return {head["num_classes"] for head in heads if head and "num_classes" in head}
+def iter_num_classes(cfg, path="model"):
+    """Yield ``(config path, value)`` for every ``num_classes`` key in a (nested) config."""
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key == "num_classes":
+                yield f"{path}.{key}", value
+            else:
+                yield from iter_num_classes(value, f"{path}.{key}")
+    elif isinstance(cfg, (list, tuple)):
+        for i, item in enumerate(cfg):
+            yield from iter_num_classes(item, f"{path}[{i}]")
 
 
 def check_num_classes(model_cfg, classes, dataset_name="data.train"):
-    """Raise ValueError when the box head's ``num_classes`` differs from the dataset's classes."""
+    """Raise ValueError naming every ``num_classes`` of the model config that differs from the dataset's classes.
+
+    Covers each occurrence: the box head, its GbR loss, and any other head, loss or train/test setting.
+    """
     expected = len(classes)
-    for num_classes in _roi_head_num_classes(model_cfg):
-        if num_classes != expected:
-            raise ValueError(
-                f"model.roi_head.bbox_head.num_classes={num_classes} but {dataset_name} has "
-                f"{expected} classes {tuple(classes)[:10]}{'...' if expected > 10 else ''}; "
-                "set num_classes (and the datasets' classes=) consistently")
+    wrong = [f"{key}={value}" for key, value in iter_num_classes(model_cfg) if value != expected]
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)} but {dataset_name} has {expected} classes "
+            f"{tuple(classes)[:10]}{'...' if expected > 10 else ''}; set every num_classes (and the datasets' "
+            "classes=) consistently")

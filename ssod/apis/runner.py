@@ -4,7 +4,10 @@ import os.path as osp
 
 import mmcv
 import torch
-from mmcv.runner import RUNNERS, IterBasedRunner, save_checkpoint
+from mmcv.runner import RUNNERS, IterBasedRunner, Priority, save_checkpoint
+
+from ssod.apis.checkpoint import load_model_weights
+from ssod.apis.divergence import check_finite_model
 
 
 @RUNNERS.register_module()
@@ -19,7 +22,9 @@ class ResumableIterBasedRunner(IterBasedRunner):
     name), which :meth:`resume` continues from. ``resume`` also restores the hooks'
     messages (``meta['hook_msgs']``, e.g. the best score of ``save_best``), which
     ``IterBasedRunner.resume`` drops. Checkpoints are written to a temporary file and
-    renamed, so ``latest.pth`` never points at a half-written file.
+    renamed, so ``latest.pth`` never points at a half-written file. A model with non-finite tensors
+    is never saved (``divergence.py``), and checkpoints are read with ssod's safe loader
+    (``checkpoint.py``).
     """
 
     def save_checkpoint(self, out_dir, filename_tmpl="iter_{}.pth", meta=None, save_optimizer=True,
@@ -31,11 +36,25 @@ class ResumableIterBasedRunner(IterBasedRunner):
         filename = filename_tmpl.format(finished_iters)
         filepath = osp.join(out_dir, filename)
         partial_path = filepath + ".partial"
+        check_finite_model(self.model, f"training diverged at iteration {finished_iters}: checkpoint {filename}")
         save_checkpoint(self.model, partial_path, optimizer=self.optimizer if save_optimizer else None,
                         meta=checkpoint_meta)
         os.replace(partial_path, filepath)
         if create_symlink:
             mmcv.symlink(filename, osp.join(out_dir, "latest.pth"))
+
+    def get_hook_info(self) -> str:
+        """The hooks in priority order on one line (mmcv logs a ~60-line table per stage)."""
+        def priority(hook):
+            try:
+                return Priority(hook.priority).name
+            except ValueError:
+                return str(hook.priority)
+        return ", ".join(f"{type(hook).__name__} ({priority(hook)})" for hook in self.hooks)
+
+    def load_checkpoint(self, filename, map_location="cpu"):
+        """Load ``filename`` into the model with ``weights_only=True``; mismatches are logged, misfits refused."""
+        return load_model_weights(self.model, filename, logger=self.logger, map_location=map_location)
 
     def resume(self, checkpoint, resume_optimizer=True, map_location="default"):
         if map_location == "default":

@@ -1,17 +1,19 @@
 """Build the runner, loaders, hooks and (distributed) model wrapper, then train."""
-import os.path as osp
 import random
 
 import numpy as np
 import torch
-from mmcv.runner import Fp16OptimizerHook, OptimizerHook, build_optimizer, build_runner
+from mmcv.runner import OptimizerHook, build_optimizer, build_runner
 from mmdet.datasets import build_dataset, replace_ImageToTensor
 from mmdet.utils import get_root_logger
 
-from ssod.apis.checkpoint import load_initial_weights
+from ssod.apis.checkpoint import load_model_weights
+from ssod.apis.divergence import DivergenceCheckHook
 from ssod.apis.dist_env import local_rank
+from ssod.apis.fp16_hook import LoggedFp16OptimizerHook
 from ssod.apis.parallel import wrap_model
 from ssod.apis.runner import ResumableIterBasedRunner
+from ssod.apis.work_dir import find_resume_checkpoint
 from ssod.datasets.builder import build_dataloader
 from ssod.datasets.preflight import preflight
 from ssod.utils.dist_utils import broadcast_object, get_world_size
@@ -43,7 +45,7 @@ def _optimizer_hook(cfg, distributed):
         return OptimizerHook(**optimizer_config)
     if not torch.cuda.is_available():
         raise RuntimeError("fp16 training needs a CUDA device; remove `fp16` from the config to train on CPU")
-    return Fp16OptimizerHook(**optimizer_config, **cfg.fp16, distributed=distributed)
+    return LoggedFp16OptimizerHook(**optimizer_config, **cfg.fp16, distributed=distributed)
 
 
 def build_train_loaders(datasets, cfg, distributed: bool):
@@ -111,16 +113,20 @@ def train_detector(model, dataset, cfg, distributed=False, validate=True, timest
     )
     if eval_hook is not None:
         runner.register_hook(eval_hook, priority="LOW")
+    runner.register_hook(DivergenceCheckHook(), priority="VERY_HIGH")  # before the optimizer step
     logger.info(f"training on {get_world_size()} process(es), device "
                 f"{'cuda:%d' % local_rank() if torch.cuda.is_available() else 'cpu'}")
     resume_from = cfg.get("resume_from")
     if resume_from is None and cfg.get("auto_resume"):
-        latest = osp.join(cfg.work_dir, "latest.pth")
-        resume_from = latest if osp.exists(latest) else None
+        resume_from = find_resume_checkpoint(cfg.work_dir, logger)
     if resume_from:
         runner.resume(resume_from, map_location="cpu")
+        if runner.iter >= cfg.runner["max_iters"]:
+            logger.info(f"the run is already finished: {resume_from} has {runner.iter} of {cfg.runner['max_iters']} "
+                        "iterations; nothing to train (raise runner.max_iters to train further)")
+            return runner
     elif cfg.get("load_from"):
         logger.info(f"initial weights from {cfg.load_from}")
-        load_initial_weights(runner.model, cfg.load_from, logger=logger)
+        load_model_weights(runner.model, cfg.load_from, logger=logger)
     runner.run(loaders, cfg.workflow)
     return runner
