@@ -46,7 +46,8 @@ def load_tool(name):
     """Import ``tools/<name>.py`` as a module (to call its functions directly)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"ssod_tool_{name}", REPO_ROOT / "tools" / f"{name}.py")
+    module_name = "ssod_tool_" + name.replace("/", "_")
+    spec = importlib.util.spec_from_file_location(module_name, REPO_ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

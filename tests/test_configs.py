@@ -131,7 +131,12 @@ def unwrap(dataset_cfg):
 def leaf_datasets(data_cfg):
     """``(key, dataset config)`` of every train/val/test dataset, wrappers removed, concatenations split."""
     train = data_cfg["train"]
-    parts = [("sup", train["sup"]), ("unsup", train["unsup"])] if train["type"] == "SemiDataset" else [("train", train)]
+    if isinstance(train, list):  # a concatenation given as a list (e.g. the Objects365 supervised baseline)
+        parts = [("train", part) for part in train]
+    elif train["type"] == "SemiDataset":
+        parts = [("sup", train["sup"]), ("unsup", train["unsup"])]
+    else:
+        parts = [("train", train)]
     parts += [("val", data_cfg["val"]), ("test", data_cfg["test"])]
     return [(key, leaf) for key, dataset in parts for leaf in unwrap(dataset)]
 

@@ -1,6 +1,6 @@
 """Every CI-SSOD data setting trains and evaluates through the users' launch scripts (README, train.sh).
 
-In a workspace holding tiny data in the real layout (``real_layout.py``: the split files come
+In a workspace holding tiny data in the real layout (``tools/dataset/make_real_layout.py``: the split files come
 from the split tools), for DATA in coco1, coco2, lvis, object365 and TYPE baseline (soft
 teacher) and semi (GrS):
 
@@ -26,10 +26,12 @@ import sys
 import pytest
 from mmcv import Config
 
-from conftest import REPO_ROOT, free_port
-from real_layout import COCO_BASE_LIST, COCO_CATEGORY_IDS, COCO_NOVEL_LIST, write_real_layout
+from conftest import REPO_ROOT, free_port, load_tool
 from ssod.datasets import class_names
 
+real_layout = load_tool("dataset/make_real_layout")
+COCO_BASE_LIST, COCO_CATEGORY_IDS, COCO_NOVEL_LIST = (
+    real_layout.COCO_BASE_LIST, real_layout.COCO_CATEGORY_IDS, real_layout.COCO_NOVEL_LIST)
 TRAIN_SCRIPT = REPO_ROOT / "tools/dist_train_partially.sh"
 TEST_SCRIPT = REPO_ROOT / "tools/dist_test.sh"
 CONFIG_DIR = REPO_ROOT / "configs/soft_teacher"
@@ -139,7 +141,7 @@ def _assert_metric_values(metrics, data, prefix=""):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("real_layout")
-    write_real_layout(root)
+    real_layout.write_real_layout(root)
     return root
 
 

@@ -18,6 +18,7 @@ from ssod.datasets.builder import build_dataloader
 from ssod.datasets.preflight import preflight
 from ssod.utils.dist_utils import broadcast_object, get_world_size
 from ssod.utils.hooks.evaluation import DetEvalHook
+from ssod.utils.hooks.rank_consistency import RankConsistencyHook
 
 
 def init_random_seed(seed=None) -> int:
@@ -113,6 +114,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=True, timest
     )
     if eval_hook is not None:
         runner.register_hook(eval_hook, priority="LOW")
+    if distributed:
+        runner.register_hook(RankConsistencyHook(cfg.get("rank_consistency_interval", 1000)), priority="LOWEST")
     runner.register_hook(DivergenceCheckHook(), priority="VERY_HIGH")  # before the optimizer step
     logger.info(f"training on {get_world_size()} process(es), device "
                 f"{'cuda:%d' % local_rank() if torch.cuda.is_available() else 'cpu'}")

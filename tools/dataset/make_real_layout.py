@@ -1,4 +1,8 @@
-"""Tiny data in the real CI-SSOD layout under ``<root>/dataset`` (README "Data preparation"), for end-to-end tests.
+"""Tiny data in the real CI-SSOD layout under ``<root>/dataset`` (README "Data"), for end-to-end checks.
+
+    python tools/dataset/make_real_layout.py --root WORKSPACE [--seed 0]
+
+Used by the end-to-end tests and by tools/gpu_check.py: the real configs train on it unchanged.
 
 ``write_real_layout(root)`` writes small JPEGs and the full annotation files of the three
 settings with their real category lists (COCO: the 80 classes with their COCO ids; LVIS v1:
@@ -18,6 +22,7 @@ then builds the label/unlabel files with the repository's split tools, as a user
 Every labeled and validation file holds classes of both the novel and the base subsets of its
 setting (and all three LVIS frequency groups), so every subset metric has ground truth.
 """
+import argparse
 import json
 import subprocess
 import sys
@@ -29,7 +34,7 @@ from mmdet.datasets import CocoDataset, LVISV1Dataset, Objects365V2Dataset
 
 from ssod.datasets.class_maps import mapped_objects365_labels
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLIT_TOOLS = REPO_ROOT / "tools/dataset"
 
 COCO_MISSING_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}  # COCO ids 1..90 without a class
@@ -226,3 +231,15 @@ def write_real_layout(root, seed=0):
     write_lvis(dataset_root, coco_train, rng)
     write_objects365(dataset_root, rng)
     return dataset_root
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write tiny COCO, LVIS and Objects365 data in the real layout")
+    parser.add_argument("--root", required=True, help="workspace; the data goes to ROOT/dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    write_real_layout(args.root, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -52,18 +52,35 @@ print(f"torch{torch.__version__.split('+')[0]}-{cuda}")
 PY
 )
     ops_kind=cpu
-    [ "${FORCE_CUDA:-0}" = "1" ] && ops_kind=cudaops
+    if [ "${FORCE_CUDA:-0}" = "1" ]; then
+        # One cached wheel per CUDA version (in $tag) and architecture list, e.g. cudaops-8.0_9.0+PTX.
+        arch_list=$(echo "${TORCH_CUDA_ARCH_LIST:-default}" | tr -s ' ;' '__')
+        ops_kind="cudaops-$arch_list"
+    fi
     wheel_dir="$wheel_cache/mmcv_full-$mmcv_version-$tag-$ops_kind"
     if ! ls "$wheel_dir"/mmcv_full-*.whl >/dev/null 2>&1; then
-        log "building mmcv-full $mmcv_version ($ops_kind ops) into $wheel_dir; this takes about 10 minutes"
-        bash "$repo_root/tools/install/build_mmcv.sh" "$python_bin" "$mmcv_version" "$wheel_dir"
+        # Built into <dir>.unchecked; it enters the cache only after check_mmcv_ops.py passed (below).
+        unchecked_dir="$wheel_dir.unchecked"
+        rm -rf "$unchecked_dir"
+        log "building mmcv-full $mmcv_version ($ops_kind ops) into $unchecked_dir; this takes about 10 minutes"
+        bash "$repo_root/tools/install/build_mmcv.sh" "$python_bin" "$mmcv_version" "$unchecked_dir"
+        pip install -q --no-deps "$unchecked_dir"/mmcv_full-*.whl
     else
         log "reusing cached wheel in $wheel_dir"
+        pip install -q --no-deps "$wheel_dir"/mmcv_full-*.whl
     fi
-    pip install -q --no-deps "$wheel_dir"/mmcv_full-*.whl
 fi
 
 pip install -q -r requirements.txt
 pip install -q --no-deps --no-build-isolation -e .
+if [ -n "${unchecked_dir:-}" ]; then
+    "$python_bin" "$repo_root/tools/install/check_mmcv_ops.py" || {
+        log "the new mmcv-full wheel failed its check (above); it stays out of the cache: $unchecked_dir"
+        exit 1
+    }
+    rm -rf "$wheel_dir"
+    mv "$unchecked_dir" "$wheel_dir"
+    log "checked wheel cached in $wheel_dir"
+fi
 "$python_bin" -c "import ssod, mmcv, mmdet; from mmcv.ops import RoIAlign, nms; \
 print('[install] ok: ssod', ssod.__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__)"

@@ -1,1 +1,2 @@
-from ssod.utils.hooks import evaluation, mean_teacher, resampling, tensorboard_logger  # noqa: F401
+from ssod.utils.hooks import (  # noqa: F401
+    evaluation, mean_teacher, rank_consistency, resampling, tensorboard_logger)
