@@ -8,6 +8,7 @@ from mmcv.runner import RUNNERS, IterBasedRunner, Priority, save_checkpoint
 
 from ssod.apis.checkpoint import load_model_weights
 from ssod.apis.divergence import check_finite_model
+from ssod.apis.train_state import TRAIN_STATE_KEY, TrainStateHook, restore_train_state
 
 
 @RUNNERS.register_module()
@@ -22,10 +23,24 @@ class ResumableIterBasedRunner(IterBasedRunner):
     name), which :meth:`resume` continues from. ``resume`` also restores the hooks'
     messages (``meta['hook_msgs']``, e.g. the best score of ``save_best``), which
     ``IterBasedRunner.resume`` drops. Checkpoints are written to a temporary file and
-    renamed, so ``latest.pth`` never points at a half-written file. A model with non-finite tensors
-    is never saved (``divergence.py``), and checkpoints are read with ssod's safe loader
-    (``checkpoint.py``).
+    renamed, so ``latest.pth`` never points at a half-written file. Checkpoints also carry the
+    train state (sampler position, random states, pending pseudo labels; ``train_state.py``),
+    which :meth:`run` restores after :meth:`resume`. A model with non-finite tensors is never saved
+    (``divergence.py``), and checkpoints are read with ssod's safe loader (``checkpoint.py``).
     """
+
+    _resumed_train_state = None
+
+    def register_training_hooks(self, *args, **kwargs):
+        super().register_training_hooks(*args, **kwargs)
+        self.register_hook(TrainStateHook(), priority="ABOVE_NORMAL")  # before the CheckpointHook
+
+    def run(self, data_loaders, workflow, max_iters=None, **kwargs):
+        if self._resumed_train_state is not None:
+            train_loader = next(loader for loader, (mode, _) in zip(data_loaders, workflow) if mode == "train")
+            restore_train_state(self, train_loader, self._resumed_train_state["state"])
+            self._resumed_train_state = None
+        super().run(data_loaders, workflow, max_iters=max_iters, **kwargs)
 
     def save_checkpoint(self, out_dir, filename_tmpl="iter_{}.pth", meta=None, save_optimizer=True,
                         create_symlink=True):
@@ -77,4 +92,5 @@ class ResumableIterBasedRunner(IterBasedRunner):
         if self.meta is None:
             self.meta = {}
         self.meta.setdefault("hook_msgs", {}).update(meta.get("hook_msgs", {}))
+        self._resumed_train_state = dict(state=meta.get(TRAIN_STATE_KEY))
         self.logger.info(f"resumed from {path}: {self.iter} iterations done (epoch {self.epoch})")

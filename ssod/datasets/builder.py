@@ -1,6 +1,7 @@
 """Data loaders: the semi sampler when a ``sampler_cfg`` is given, mmdet's loader otherwise."""
 import functools
 
+import torch
 from mmcv.utils import Registry, build_from_cfg
 from mmdet.datasets import build_dataloader as build_mmdet_dataloader
 from mmdet.datasets.builder import worker_init_fn
@@ -29,10 +30,14 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu, num_gpus=1, dist
 
     With ``sampler_cfg`` (e.g. ``dict(type='SemiBalanceSampler', sample_ratio=[1, 4],
     by_prob=True, epoch_length=7330)``) the loader draws one per-GPU batch per step from that
-    sampler, reachable as ``data_loader.sampler``; ``seed`` seeds both the sampler (0 if
-    None) and the workers; a dataset with ``sup_repeat_factors()`` (``SemiDataset``) hands its
-    labeled repeat factors to the sampler. Without it, mmdet builds the loader (test and val loaders).
+    sampler, reachable as ``data_loader.sampler``; ``seed`` seeds the sampler (0 if None), the
+    workers and the loader's own ``generator``; a dataset with ``sup_repeat_factors()``
+    (``SemiDataset``) hands its labeled repeat factors to the sampler. Without it, mmdet
+    builds the loader (test and val loaders).
     """
+    # Each new iterator draws a seed from the loader's generator: a private one leaves torch's
+    # global random state (RoI sampling, box jitter) alone, so a resumed run draws the same numbers.
+    kwargs.setdefault("generator", torch.Generator().manual_seed(0 if seed is None else seed))
     if sampler_cfg is None:
         return build_mmdet_dataloader(
             dataset, samples_per_gpu, workers_per_gpu, num_gpus=num_gpus, dist=dist,

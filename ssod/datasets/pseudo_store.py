@@ -104,6 +104,12 @@ class PseudoLabelStore:
     def clear_pending(self) -> None:
         self._pending = {}
 
+    def restore_pending(self, entries: dict, source: str = "checkpoint") -> None:
+        """Replace this rank's pending entries by ``entries`` (from :meth:`pending`, e.g. of a checkpoint)."""
+        for key, entry in entries.items():
+            _check_entry(key, entry, self.num_classes, source)
+        self._pending = dict(entries)
+
     def gather_pending(self) -> list:
         """Pending dicts of all ranks, in rank order (collective; ``[pending]`` without one)."""
         return all_gather_objects(self._pending)

@@ -46,7 +46,7 @@ class SoftTeacherGrS(SoftTeacher):
 
     State for the hooks: :meth:`current_class_thresholds`, :meth:`gbr_class_weights` and
     :attr:`pseudo_label_pool` (a :class:`PseudoLabelStore` used for its pending entries only;
-    not checkpointed, so a resumed run loses the entries added since the last save).
+    they travel in the checkpoint's train state, ``ssod/apis/train_state.py``).
     """
 
     default_train_cfg = GRS_TRAIN_CFG

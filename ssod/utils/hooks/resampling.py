@@ -22,7 +22,8 @@ Restarts: a new run (``runner.iter == 0``) starts from an empty store, overwriti
 ``pseudo.json`` and deleting old snapshots. The iterations of the last save and of the store
 used by the last refresh travel in the checkpoint (``meta['hook_msgs']``), so a resumed run
 restores the store of its checkpoint from the snapshot and re-applies the same repeat factors.
-The model's pending entries since the last save are not checkpointed and are lost on resume.
+The model's pending entries since the last save travel in the checkpoint's train state
+(``ssod/apis/train_state.py``), which also restores the sampler's repeat factors and position.
 """
 import glob
 import os
