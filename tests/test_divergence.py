@@ -43,11 +43,15 @@ def test_non_finite_gbr_state_is_divergence_with_finite_losses():
         DivergenceCheckHook().after_train_iter(_runner(model, {"loss": 1.0}))
 
 
-def test_fp16_skipped_step_is_a_warning_not_an_error(caplog):
-    """The loss scaler skips a step with overflowing gradients; the loss itself is finite (fp32)."""
+@pytest.mark.parametrize("loss_scale", ["dynamic", 2.0**16])
+def test_fp16_skipped_step_is_a_warning_not_an_error(caplog, loss_scale):
+    """The loss scaler skips a step with overflowing gradients; the loss itself is finite (fp32).
+
+    A dynamic scale backs off on the skipped step; a static one stays, and the gradients tell.
+    """
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    hook = LoggedFp16OptimizerHook(loss_scale="dynamic", distributed=False)
+    hook = LoggedFp16OptimizerHook(loss_scale=loss_scale, distributed=False)
     hook.loss_scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)  # mmcv builds the CUDA one
     before = model.weight.detach().clone()
     loss = model.weight.sum() * 1e34  # finite; its gradient times the scale 2^16 overflows float32
@@ -58,6 +62,9 @@ def test_fp16_skipped_step_is_a_warning_not_an_error(caplog):
     assert torch.equal(model.weight, before)  # step skipped
     assert "FP16 SKIPPED STEP at iteration 5" in caplog.text and hook.skipped_steps == 1
     DivergenceCheckHook().after_train_iter(runner)  # finite loss and weights: not divergence
+    runner.outputs["loss"] = model.weight.sum()  # a normal step: taken, no warning
+    hook.after_train_iter(runner)
+    assert not torch.equal(model.weight, before) and hook.skipped_steps == 1
 
 
 def test_diverging_run_stops_and_keeps_its_last_finite_checkpoint(toy_workspace, tmp_path):

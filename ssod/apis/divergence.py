@@ -35,16 +35,22 @@ def non_finite_log_vars(log_vars: dict) -> dict:
             if isinstance(value, (int, float)) and not math.isfinite(value)}
 
 
+def all_finite(tensors) -> bool:
+    """True if no tensor holds a NaN or infinity: one fused norm and one device sync, not one per tensor."""
+    if not tensors:
+        return True
+    if not hasattr(torch.nn.utils, "get_total_norm"):  # torch < 2.6 (README: TORCH_SPEC)
+        return all(bool(torch.isfinite(tensor).all()) for tensor in tensors)
+    return bool(torch.isfinite(torch.nn.utils.get_total_norm(tensors, error_if_nonfinite=False)))
+
+
 def non_finite_tensors(module) -> list:
     """Names of the floating-point parameters and buffers of ``module`` holding a NaN or infinity."""
-    named = [(name, tensor) for name, tensor in module.state_dict(keep_vars=True).items()
+    named = [(name, tensor.detach()) for name, tensor in module.state_dict(keep_vars=True).items()
              if tensor.is_floating_point() and tensor.numel()]
-    if not named:
+    if all_finite([tensor for _, tensor in named]):
         return []
-    finite = torch.stack([torch.isfinite(tensor.detach()).all() for _, tensor in named])
-    if bool(finite.all()):
-        return []
-    return [name for (name, _), ok in zip(named, finite.tolist()) if not ok]
+    return [name for name, tensor in named if not bool(torch.isfinite(tensor).all())]
 
 
 def _describe(names) -> str:
