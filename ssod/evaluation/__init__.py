@@ -1,0 +1,1 @@
+"""Evaluation helpers beyond mmdet's metrics (pseudo-label quality)."""
