@@ -1,2 +1,2 @@
 from ssod.utils.hooks import (  # noqa: F401
-    evaluation, mean_teacher, rank_consistency, resampling, tensorboard_logger)
+    evaluation, mean_teacher, pseudo_quality, rank_consistency, resampling, tensorboard_logger)
