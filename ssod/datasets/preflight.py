@@ -27,7 +27,6 @@ from mmdet.datasets import ConcatDataset
 from ssod.utils.dist_utils import broadcast_object, is_main_process
 
 MAX_EXAMPLES = 5
-LEVELS = ("error", "warning", "info")
 
 
 class DataPreflightError(ValueError):
