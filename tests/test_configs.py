@@ -651,6 +651,7 @@ def test_upstream_preset_switches_every_documented_deviation_and_nothing_else(na
     preset, default = load(UPSTREAM.format(name)), load(GRS.format(name))
     assert preset.model.train_cfg.score_rule == "upstream"  # spec H.17
     assert preset.model.model.roi_head.bbox_head.loss_cls.warmup_mean == "upstream"  # H.18
+    assert preset.model.model.roi_head.bbox_head.loss_cls.sync_weights_mean is False  # H.5
     assert preset.model.train_cfg.GbT is name.startswith("coco")  # D.3, H.33: only the COCO config had GbT
     assert preset.data.train.unsup.dataset.filter_empty_gt is True  # H.30
     hooks = [build_from_cfg(hook, HOOKS) for hook in preset.custom_hooks]
@@ -659,6 +660,7 @@ def test_upstream_preset_switches_every_documented_deviation_and_nothing_else(na
     assert plain(preset)["custom_hooks"] == hooks_with_upstream_order(plain(default)["custom_hooks"])
 
     expected = {"model.train_cfg.score_rule", "model.model.roi_head.bbox_head.loss_cls.warmup_mean",
+                "model.model.roi_head.bbox_head.loss_cls.sync_weights_mean",
                 "data.train.unsup.dataset.filter_empty_gt", "custom_hooks"}
     if not name.startswith("coco"):
         expected.add("model.train_cfg.GbT")

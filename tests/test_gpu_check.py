@@ -72,6 +72,16 @@ def test_rank_fingerprints_name_the_differing_tensors():
     assert mismatched_tensors([{"a": (1.0, 1.0)}, {}]) == ["a"]
 
 
+def test_rank_local_buffers_are_left_out_of_the_fingerprint():
+    """GbR's RoI-weight normaliser is per-rank in the reference (sync_weights_mean=False, spec H.5)."""
+    from ssod.models.losses.gbr import GbRLoss
+
+    model = torch.nn.ModuleDict({"synced": GbRLoss(num_classes=2), "upstream": GbRLoss(2, sync_weights_mean=False)})
+    names = set(state_fingerprint(model))
+    assert "synced.weights_mean" in names and "upstream.weights_mean" not in names
+    assert "upstream.G_bar" in names and "upstream.theta" in names
+
+
 def test_without_a_gpu_it_says_so_and_exits_0(tmp_path):
     proc = run_tool([REPO_ROOT / "tools/gpu_check.sh", "--workspace", tmp_path / "ws"], cwd=tmp_path)
     assert "no CUDA GPU is visible" in proc.stdout and not (tmp_path / "ws").exists()

@@ -4,7 +4,8 @@
 # the reference's COCO GrS config.
 _base_ = "ubsoft_teacher_grs_faster_rcnn_r50_caffe_fpn_coco1_180k.py"
 model = dict(
-    model=dict(roi_head=dict(bbox_head=dict(loss_cls=dict(warmup_mean="upstream")))),  # GbR warm-up mean (H.18)
+    # GbR: warm-up mean (H.18); the RoI-weight normaliser per rank, not over all ranks (H.5)
+    model=dict(roi_head=dict(bbox_head=dict(loss_cls=dict(warmup_mean="upstream", sync_weights_mean=False)))),
     train_cfg=dict(score_rule="upstream"),  # GbT score statistics: (s * 1000 + x) / 1000 (H.17)
 )
 # unlabeled images without (hidden) ground truth are dropped, as the reference did (H.30)

@@ -3,7 +3,8 @@
 # behaviour (README "Differences from the reference code"); nothing else differs.
 _base_ = "ubsoft_teacher_grs_faster_rcnn_r50_caffe_fpn_object365_360k.py"
 model = dict(
-    model=dict(roi_head=dict(bbox_head=dict(loss_cls=dict(warmup_mean="upstream")))),  # GbR warm-up mean (H.18)
+    # GbR: warm-up mean (H.18); the RoI-weight normaliser per rank, not over all ranks (H.5)
+    model=dict(roi_head=dict(bbox_head=dict(loss_cls=dict(warmup_mean="upstream", sync_weights_mean=False)))),
     # GbT=False: the reference's Objects365 GrS config inherited it from its base config (D.3, H.33);
     # score_rule: GbT score statistics (s * 1000 + x) / 1000 (H.17)
     train_cfg=dict(GbT=False, score_rule="upstream"),

@@ -102,7 +102,7 @@ class GbRLoss(nn.Module):
 
     def __init__(self, num_classes, loss_weight=1.0, focal=True, gamma=1.0, beta_sup=0.5,
                  warm_up_iter=8000, ema_momentum=0.999, norm_momentum=0.999, grad_scale=100.0,
-                 lower=1 / 3, upper=5.0, warmup_mean='exact'):
+                 lower=1 / 3, upper=5.0, warmup_mean='exact', sync_weights_mean=True):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"GbRLoss: num_classes must be >= 1, got {num_classes}")
@@ -128,6 +128,9 @@ class GbRLoss(nn.Module):
         self.lower = lower
         self.upper = upper
         self.warmup_mean = warmup_mean
+        self.sync_weights_mean = sync_weights_mean
+        # Buffers that may legitimately differ between ranks (see RankConsistencyHook).
+        self.rank_local_buffers = () if sync_weights_mean else ('weights_mean',)
         self.register_buffer('G_bar', torch.zeros(self.num_outputs, self.num_outputs))
         self.theta = nn.Parameter(torch.zeros(self.num_outputs))
         self.register_buffer('weights_mean', torch.ones(()))
@@ -160,7 +163,11 @@ class GbRLoss(nn.Module):
             return {'loss_cls': self.loss_weight * loss_cls, 'loss_grad': self.theta.sum() * 0}
 
         beta = self.beta_sup if call_type == 'sup' else 1.0
-        weighted_losses = self._roi_weights(labels, label_weights, beta) * roi_losses
+        raw = self.class_weights.clamp(self.lower, self.upper)[labels.long()].pow(beta)
+        statistics = gradient_matrix(cls_score, labels, label_weights, focal=self.focal, gamma=self.gamma)
+        statistics, raw_sum, raw_count = self._reduce(statistics * (grad_weight * self.grad_scale), raw)
+        self._update_weights_mean(raw_sum, raw_count)
+        weighted_losses = (label_weights * raw / self.weights_mean).detach() * roi_losses
         if reduction == 'none':
             loss_cls = weighted_losses
         elif reduction == 'sum':
@@ -168,8 +175,7 @@ class GbRLoss(nn.Module):
         else:
             loss_cls = weighted_losses.sum() / self._normaliser(label_weights, call_type)
 
-        statistics = gradient_matrix(cls_score, labels, label_weights, focal=self.focal, gamma=self.gamma)
-        self._accumulate(all_reduce_sum(statistics * (grad_weight * self.grad_scale)), iter_num)
+        self._accumulate(statistics, iter_num)
         if iter_num > self.warm_up_iter:
             targets = target_weights(self.G_bar, self.class_weights, lower=self.lower, upper=self.upper)
             loss_grad = ((targets.log().detach() - self.theta) ** 2).mean()
@@ -180,12 +186,22 @@ class GbRLoss(nn.Module):
         return {'loss_cls': self.loss_weight * loss_cls, 'loss_grad': loss_grad}
 
     @torch.no_grad()
-    def _roi_weights(self, labels, label_weights, beta):
-        """``u_n = a_n * clip(w, lower, upper)[y_n]^beta / m``, updating the running mean ``m`` first."""
-        raw = self.class_weights.clamp(self.lower, self.upper)[labels.long()].pow(beta)
-        if raw.numel() > 0:
-            self.weights_mean.mul_(self.norm_momentum).add_((1 - self.norm_momentum) * raw.mean())
-        return label_weights * raw / self.weights_mean
+    def _reduce(self, statistics, raw):
+        """Sum the call's gradient matrix over ranks, and with ``sync_weights_mean`` the RoI weight
+        sum and count too (one all-reduce); returns ``(statistics, raw_sum, raw_count)``."""
+        raw_sum = raw.sum().to(statistics.dtype).reshape(1)
+        raw_count = raw.new_full((1,), raw.numel(), dtype=statistics.dtype)
+        if not self.sync_weights_mean:
+            return all_reduce_sum(statistics), raw_sum[0], raw_count[0]
+        reduced = all_reduce_sum(torch.cat([statistics.flatten(), raw_sum, raw_count]))
+        return reduced[:-2].view_as(statistics), reduced[-2], reduced[-1]
+
+    @torch.no_grad()
+    def _update_weights_mean(self, raw_sum, raw_count):
+        """``m <- momentum * m + (1 - momentum) * mean(r)`` over the call's RoIs (all ranks' with
+        ``sync_weights_mean``, else this rank's as the reference); unchanged when there are none."""
+        updated = self.weights_mean * self.norm_momentum + (1 - self.norm_momentum) * raw_sum / raw_count.clamp(min=1)
+        self.weights_mean.copy_(torch.where(raw_count > 0, updated, self.weights_mean))
 
     @staticmethod
     def _normaliser(label_weights, call_type):

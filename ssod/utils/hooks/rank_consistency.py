@@ -12,13 +12,21 @@ from mmcv.runner import HOOKS, Hook
 from ssod.utils.dist_utils import all_gather_objects, get_world_size, unwrap_model
 
 
+def rank_local_names(module: torch.nn.Module) -> set:
+    """State-dict names of buffers that submodules declare rank-local (``rank_local_buffers``)."""
+    return {f"{prefix}.{name}" if prefix else name for prefix, submodule in module.named_modules()
+            for name in getattr(submodule, "rank_local_buffers", ())}
+
+
 @torch.no_grad()
 def state_fingerprint(module: torch.nn.Module) -> dict:
-    """``{name: (sum, sum of squares)}`` in float64 for every floating or integer tensor of the state dict."""
+    """``{name: (sum, sum of squares)}`` in float64 of every state-dict tensor, rank-local buffers left out."""
+    skipped = rank_local_names(module)
     fingerprint = {}
     for name, tensor in module.state_dict().items():
-        values = tensor.detach().to(torch.float64)
-        fingerprint[name] = (values.sum().item(), values.square().sum().item())
+        if name not in skipped:
+            values = tensor.detach().to(torch.float64)
+            fingerprint[name] = (values.sum().item(), values.square().sum().item())
     return fingerprint
 
 
