@@ -7,6 +7,7 @@ from conftest import REPO_ROOT, run_tool
 
 CLASSES = ("red_circle", "green_square", "blue_triangle", "yellow_star",
            "magenta_cross", "cyan_ring", "white_diamond", "orange_bar")
+MODELS = ("burn_in", "supervised", "soft_teacher", "grs")
 
 
 def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
@@ -14,19 +15,35 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
     proc = run_tool([REPO_ROOT / "tools/demo.py", "--work-dir", work_dir], cwd=toy_workspace,
                     extra_env={"SSOD_DEMO_QUICK": "1"})
     summary = json.loads((work_dir / "summary.json").read_text())
-    assert summary["settings"]["quick"] is True
+    assert summary["settings"]["quick"] is True and summary["settings"]["seeds"] == [0]
     assert summary["settings"]["novel_classes"] == ["cyan_ring", "white_diamond", "orange_bar"]
-    for model in ("burn_in", "soft_teacher", "grs"):
+    run_dir = work_dir / "seed0"
+    for model in MODELS:
         for key in ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_base", "bbox_mAP_novel"):
             assert 0.0 <= summary[model][key] <= 1.0
+            assert summary[model]["std"][key] == 0.0  # one seed
+            assert summary["seeds"]["0"][model][key] == summary[model][key]
         assert set(summary[model]["per_class_AP"]) == set(CLASSES)
-        assert (work_dir / model / "latest.pth").exists()
-    assert "burn_in" in proc.stdout.splitlines()[0] and "grs" in proc.stdout.splitlines()[0]
-    for line in ("bbox mAP (all classes)", "bbox mAP tail (novel)", "AP orange_bar (tail)"):
-        assert line in proc.stdout
-    for plot in ("soft_teacher/losses.png", "grs/losses.png", "grs/gbr_weights.png", "grs/gbt_thresholds.png",
-                 "grs/crs_repeat_factors.png"):
-        image = cv2.imread(str(work_dir / "plots" / plot))
+        assert (run_dir / model / "latest.pth").exists()
+    header = proc.stdout.splitlines()[1]
+    assert all(model in header for model in MODELS)
+    for line in ("bbox mAP (all classes)", "bbox mAP tail (novel)", "AP orange_bar (tail)",
+                 "pseudo-label quality on 8 unlabeled images, seed 0", "soft_teacher@0.9", "grs@GbT"):
+        assert line in proc.stdout, line
+    assert "iteration 4/4, eta" in proc.stderr  # progress lines
+
+    quality = summary["pseudo_quality"]["0"]
+    assert set(quality) == {"burn_in", "soft_teacher", "grs"}
+    assert "gbt" in quality["grs"]["rules"] and "gbt" not in quality["soft_teacher"]["rules"]
+    for rule in quality["grs"]["rules"].values():
+        assert len(rule["precision"]) == len(CLASSES) and sum(rule["gt"]) == rule["all"]["gt"] > 0
+    for plot in ("plots/soft_teacher/losses.png", "plots/grs/losses.png", "plots/grs/gbr_weights.png",
+                 "plots/grs/gbt_thresholds.png", "plots/grs/crs_repeat_factors.png",
+                 "grs/pseudo_quality/precision_recall.png", "soft_teacher/pseudo_quality/score_histograms.png"):
+        image = cv2.imread(str(run_dir / plot))
         assert image is not None and min(image.shape[:2]) >= 400, plot
-    pseudo = json.loads((work_dir / "grs/pseudo_labels/pseudo.json").read_text())
+    pseudo = json.loads((run_dir / "grs/pseudo_labels/pseudo.json").read_text())
     assert "lambd" in pseudo["meta"]
+    log = [json.loads(line) for line in (run_dir / "grs").glob("*.log.json").__next__().read_text().splitlines()]
+    measured = [entry for entry in log if "pseudo_precision@fixed" in entry]
+    assert measured and "pseudo_recall@gbt" in measured[-1]  # the training-time hook

@@ -1,127 +1,252 @@
 """The CI-SSOD demo on the embedded toy dataset (what `make demo` runs).
 
-Stages, each through the real tools: a supervised burn-in; the soft-teacher baseline and
-CI-SSOD (GrS) fine-tuned from it with the same seed and budget; the burn-in and both
-teachers evaluated with ``tools/test.py --eval bbox``; one table (overall, head, tail and
-per-class AP);
-``summary.json`` and training plots under the work dir.
+Stages per training seed, each through the real tools: a supervised burn-in; from it, with the
+same labeled images per iteration, iterations and schedule, the supervised control (labeled
+data only), the soft-teacher baseline and CI-SSOD (GrS); the burn-in, the control and both
+teachers evaluated with ``tools/test.py --eval bbox``; the pseudo-label quality of the burn-in
+and of both teachers on the unlabeled split (``tools/analysis/pseudo_label_quality.py``). It
+prints one table (mean ± std over the seeds with several seeds) and writes ``summary.json``
+and training plots under the work dir.
 
+``--seeds 0 1 2 --full`` is the full protocol (longer schedules, docs/toy_protocol.md);
 ``--quick`` (or ``SSOD_DEMO_QUICK=1``) runs a few iterations per stage, for CI.
 """
 import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 from mmcv import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs/demo"
 TOOLS = REPO_ROOT / "tools"
-SEED = 0
-MODELS = {"soft_teacher": "soft_teacher_finetune.py", "grs": "grs_finetune.py"}
+CONFIG_NAMES = {"burn_in": "supervised_burn_in.py", "supervised": "supervised_finetune.py",
+                "soft_teacher": "soft_teacher_finetune.py", "grs": "grs_finetune.py"}
+FINETUNED = ("supervised", "soft_teacher", "grs")
+TEACHERS = ("soft_teacher", "grs")
 # A few iterations per stage that still pass every CI-SSOD switch (warm-ups, save, and a
 # refresh, which the schedule allows from t > 10 only).
+QUICK_FINETUNE = ["runner.max_iters=4", "checkpoint_config.interval=4", "log_config.interval=1"]
 QUICK_OPTIONS = {
     "burn_in": ["runner.max_iters=4", "lr_config.warmup_iters=2", "lr_config.step=[3]",
-                "checkpoint_config.interval=4"],
-    "soft_teacher": ["runner.max_iters=4", "lr_config.warmup_iters=2", "lr_config.step=[3]",
-                     "checkpoint_config.interval=4", "log_config.interval=1"],
-    "grs": ["runner.max_iters=14", "lr_config.warmup_iters=2", "lr_config.step=[12]",
-            "checkpoint_config.interval=14", "log_config.interval=1",
+                "checkpoint_config.interval=4", "log_config.interval=1"],
+    "supervised": QUICK_FINETUNE,
+    "soft_teacher": QUICK_FINETUNE + ["custom_hooks.2.interval=4"],
+    "grs": ["runner.max_iters=14", "checkpoint_config.interval=14", "log_config.interval=1",
             "model.model.roi_head.bbox_head.loss_cls.warm_up_iter=1", "model.train_cfg.warm_up_iter=2",
-            "custom_hooks.2.save_interval=2", "custom_hooks.2.update_iter=4"],
+            "custom_hooks.2.save_interval=2", "custom_hooks.2.update_iter=4", "custom_hooks.3.interval=14"],
 }
+# The full protocol: the demo's settings with a 4x longer semi-supervised phase (see docs/toy_protocol.md).
+FULL_FINETUNE = ["runner.max_iters=600", "checkpoint_config.interval=600"]
+FULL_OPTIONS = {
+    "supervised": FULL_FINETUNE,
+    "soft_teacher": FULL_FINETUNE + ["custom_hooks.2.interval=150"],
+    "grs": FULL_FINETUNE + ["model.model.roi_head.bbox_head.loss_cls.warm_up_iter=120",
+                            "model.train_cfg.warm_up_iter=200", "custom_hooks.2.save_interval=100",
+                            "custom_hooks.2.update_iter=200", "custom_hooks.3.interval=150"],
+}
+QUICK_PLQ_IMAGES = 8
+DEMO_PLQ_IMAGES = 160  # unlabeled images measured by default (all 640: about 3 minutes per model on 2 cores)
 SUMMARY_KEYS = ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_base", "bbox_mAP_novel")
+PROGRESS = re.compile(r"Iter \[(\d+)/(\d+)\].*?eta: ([\d:]+(?: day[s]?, [\d:]+)?)")
 
 logger = logging.getLogger("demo")
 
 
-def run(args, log_file):
-    """Run a tool with this interpreter; its output goes to ``log_file``; raise on failure."""
+def run(args, log_file, stage=None):
+    """Run a tool with this interpreter; its output goes to ``log_file``; raise on failure.
+
+    With ``stage``, every training log line with an iteration count is echoed as a progress line.
+    """
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    with open(log_file, "w") as log:
-        proc = subprocess.run([sys.executable, *map(str, args)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    with open(log_file, "w") as log, subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE,
+                                                      stderr=subprocess.STDOUT, env=env, text=True) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            match = PROGRESS.search(line) if stage else None
+            if match:
+                log.flush()
+                logger.info(f"  {stage}: iteration {match[1]}/{match[2]}, eta {match[3]}")
     if proc.returncode != 0:
         raise RuntimeError(f"{args[0]} failed with exit code {proc.returncode}; see {log_file}")
 
 
-def train(stage, config, work_dir, quick, load_from=None):
-    stage_dir = work_dir / stage
+def stage_options(stage, mode):
+    return {"quick": QUICK_OPTIONS, "full": FULL_OPTIONS}.get(mode, {}).get(stage, [])
+
+
+def train(stage, run_dir, seed, mode, load_from=None):
+    stage_dir = run_dir / stage
     stage_dir.mkdir(parents=True, exist_ok=True)
-    args = [TOOLS / "train.py", config, "--work-dir", stage_dir, "--seed", SEED, "--deterministic", "--no-validate"]
+    config = CONFIGS / CONFIG_NAMES[stage]
+    # --overwrite: a demo rerun replaces the stage's earlier checkpoints (tools/train.py refuses otherwise)
+    args = [TOOLS / "train.py", config, "--work-dir", stage_dir, "--seed", seed, "--deterministic", "--no-validate",
+            "--overwrite"]
     if load_from is not None:
         args += ["--load-from", load_from]
-    if quick:
-        args += ["--cfg-options", *QUICK_OPTIONS[stage]]
-    logger.info(f"training {stage} ({config.name}); log: {stage_dir / 'train.out'}")
-    run(args, stage_dir / "train.out")
+    options = stage_options(stage, mode)
+    if options:
+        args += ["--cfg-options", *options]
+    logger.info(f"training {stage} ({config.name}, seed {seed}); log: {stage_dir / 'train.out'}")
+    start = time.perf_counter()
+    run(args, stage_dir / "train.out", stage=stage)
+    logger.info(f"  {stage}: done in {time.perf_counter() - start:.0f} s")
     return stage_dir / "latest.pth"
 
 
-def evaluate(stage, config, checkpoint, work_dir):
+def evaluate(stage, checkpoint, run_dir):
     """Metrics of ``checkpoint`` from tools/test.py (the teacher, for the semi-supervised models)."""
-    metrics_file = work_dir / stage / "metrics.json"
+    metrics_file = run_dir / stage / "metrics.json"
     logger.info(f"evaluating {stage} with tools/test.py --eval bbox")
-    run([TOOLS / "test.py", config, checkpoint, "--eval", "bbox", "--metrics-out", metrics_file],
-        work_dir / stage / "test.out")
+    run([TOOLS / "test.py", CONFIGS / CONFIG_NAMES[stage], checkpoint, "--eval", "bbox", "--metrics-out",
+         metrics_file], run_dir / stage / "test.out")
     with open(metrics_file) as f:
         return json.load(f)["metric"]
 
 
-def summarize(metrics_by_model, class_names):
+def pseudo_quality(stage, checkpoint, run_dir, num_images):
+    """Pseudo-label quality of ``checkpoint`` as the teacher of its semi-supervised config (the soft
+    teacher's config for the burn-in), on the unlabeled split."""
+    config = CONFIGS / CONFIG_NAMES["soft_teacher" if stage == "burn_in" else stage]
+    out_dir = run_dir / stage / "pseudo_quality"
+    logger.info(f"pseudo-label quality of {stage} on {num_images or 'all'} unlabeled images")
+    args = [TOOLS / "analysis/pseudo_label_quality.py", config, checkpoint, "--out-dir", out_dir]
+    if num_images:
+        args += ["--num-images", num_images]
+    run(args, run_dir / stage / "pseudo_quality.out")
+    with open(out_dir / "pseudo_quality.json") as f:
+        return json.load(f)
+
+
+def plot(run_dir):
+    for model in FINETUNED:
+        run([TOOLS / "analysis/plot_training.py", run_dir / model, "--out", run_dir / "plots" / model],
+            run_dir / model / "plot.out")
+
+
+def summarize(metrics_by_seed, class_names):
+    """Mean and std over seeds of the summary metrics and per-class AP of every model."""
     summary = {}
-    for model, metrics in metrics_by_model.items():
-        summary[model] = {key: metrics[key] for key in SUMMARY_KEYS}
-        summary[model]["per_class_AP"] = {name: metrics[f"bbox_AP_{name}"] for name in class_names}
+    for model in next(iter(metrics_by_seed.values())):
+        runs = [metrics[model] for metrics in metrics_by_seed.values()]
+        entry = {}
+        for key in SUMMARY_KEYS + tuple(f"bbox_AP_{name}" for name in class_names):
+            values = np.array([run[key] for run in runs], dtype=float)
+            entry[key] = float(values.mean())
+            entry[key + "_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        summary[model] = {key: entry[key] for key in SUMMARY_KEYS}
+        summary[model]["std"] = {key: entry[key + "_std"] for key in SUMMARY_KEYS}
+        summary[model]["per_class_AP"] = {name: entry[f"bbox_AP_{name}"] for name in class_names}
     return summary
 
 
-def format_table(summary, novel_classes):
+def format_table(summary, novel_classes, num_seeds):
     models = list(summary)
+    width = 16 if num_seeds > 1 else 14
     rows = [("bbox mAP (all classes)", "bbox_mAP"), ("bbox mAP@0.5", "bbox_mAP_50"),
             ("bbox mAP head (base)", "bbox_mAP_base"), ("bbox mAP tail (novel)", "bbox_mAP_novel")]
-    lines = [f"{'':28s}" + "".join(f"{m:>14s}" for m in models)]
+    lines = [f"{'':28s}" + "".join(f"{m:>{width}s}" for m in models)]
     for label, key in rows:
-        lines.append(f"{label:28s}" + "".join(f"{summary[m][key]:14.3f}" for m in models))
+        cells = [f"{summary[m][key]:.3f}" + (f" ± {summary[m]['std'][key]:.3f}" if num_seeds > 1 else "")
+                 for m in models]
+        lines.append(f"{label:28s}" + "".join(f"{cell:>{width}s}" for cell in cells))
     for name in summary[models[0]]["per_class_AP"]:
         label = f"AP {name}{' (tail)' if name in novel_classes else ''}"
-        lines.append(f"{label:28s}" + "".join(f"{summary[m]['per_class_AP'][name]:14.3f}" for m in models))
+        lines.append(f"{label:28s}" + "".join(f"{summary[m]['per_class_AP'][name]:{width}.3f}" for m in models))
     return "\n".join(lines)
 
 
-def plot(work_dir):
-    for model in MODELS:
-        run([TOOLS / "analysis/plot_training.py", work_dir / model, "--out", work_dir / "plots" / model],
-            work_dir / model / "plot.out")
+def quality_columns(quality_by_model):
+    """(column name, rule dict) of every measured teacher: the fixed rule, and GbT where present."""
+    columns = []
+    for model, quality in quality_by_model.items():
+        for rule in quality["rules"]:
+            columns.append((f"{model}@{'0.9' if rule == 'fixed' else 'GbT'}", quality["rules"][rule]))
+    return columns
+
+
+def format_quality_table(quality_by_model, novel_classes, seed):
+    """Per class: pseudo boxes kept, precision and recall (IoU 0.5) of each teacher and rule."""
+    columns = quality_columns(quality_by_model)
+    first = next(iter(quality_by_model.values()))
+    classes = first["classes"]
+    cell = "{:>5} {:>5} {:>5}"
+    lines = [f"pseudo-label quality on {first['images']} unlabeled images, seed {seed} (kept / precision / recall, "
+             "IoU 0.5)",
+             f"{'':24s}{'GT':>5s}" + "".join(f"  {name:>17s}" for name, _ in columns)]
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.2f}"
+
+    for c, name in enumerate(classes):
+        label = f"{name}{' (tail)' if name in novel_classes else ''}"
+        cells = [cell.format(rule["kept"][c], fmt(rule["precision"][c]), fmt(rule["recall"][c]))
+                 for _, rule in columns]
+        lines.append(f"{label:24s}{first['rules']['fixed']['gt'][c]:5d}" + "".join(f"  {c_:>17s}" for c_ in cells))
+    cells = [cell.format(rule["all"]["kept"], fmt(rule["all"]["precision"]), fmt(rule["all"]["recall"]))
+             for _, rule in columns]
+    lines.append(f"{'all':24s}{first['rules']['fixed']['all']['gt']:5d}" + "".join(f"  {c_:>17s}" for c_ in cells))
+    return "\n".join(lines)
+
+
+def run_seed(work_dir, seed, mode, plq_images):
+    """Train and evaluate every stage of one seed; returns (metrics, pseudo-label quality) per model."""
+    run_dir = work_dir / f"seed{seed}"
+    burn_in = train("burn_in", run_dir, seed, mode)
+    metrics = {"burn_in": evaluate("burn_in", burn_in, run_dir)}
+    quality = {"burn_in": pseudo_quality("burn_in", burn_in, run_dir, plq_images)}
+    for model in FINETUNED:
+        checkpoint = train(model, run_dir, seed, mode, load_from=burn_in)
+        metrics[model] = evaluate(model, checkpoint, run_dir)
+        if model in TEACHERS:
+            quality[model] = pseudo_quality(model, checkpoint, run_dir, plq_images)
+    plot(run_dir)
+    return metrics, quality
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=Path("work_dirs/demo"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
+    parser.add_argument("--full", action="store_true", help="the full protocol's longer schedules")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("SSOD_DEMO_QUICK") == "1",
                         help="a few iterations per stage (for CI); also SSOD_DEMO_QUICK=1")
+    parser.add_argument("--pseudo-quality-images", type=int, default=None,
+                        help=f"unlabeled images for the pseudo-label quality (default {DEMO_PLQ_IMAGES}; "
+                             f"{QUICK_PLQ_IMAGES} with --quick)")
     args = parser.parse_args(argv)
+    if args.quick and args.full:
+        parser.error("--quick and --full exclude each other")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s demo %(message)s")
-    work_dir = args.work_dir
+    mode = "quick" if args.quick else "full" if args.full else "demo"
+    plq_images = args.pseudo_quality_images or (QUICK_PLQ_IMAGES if args.quick else DEMO_PLQ_IMAGES)
 
-    burn_in_config = CONFIGS / "supervised_burn_in.py"
-    burn_in = train("burn_in", burn_in_config, work_dir, args.quick)
-    metrics = {"burn_in": evaluate("burn_in", burn_in_config, burn_in, work_dir)}
-    for model, config_name in MODELS.items():
-        checkpoint = train(model, CONFIGS / config_name, work_dir, args.quick, load_from=burn_in)
-        metrics[model] = evaluate(model, CONFIGS / config_name, checkpoint, work_dir)
-    plot(work_dir)
+    metrics_by_seed, quality_by_seed = {}, {}
+    for seed in args.seeds:
+        metrics_by_seed[seed], quality_by_seed[seed] = run_seed(args.work_dir, seed, mode, plq_images)
 
     data_cfg = Config.fromfile(str(REPO_ROOT / "configs/_base_/datasets/toy_detection.py"))
-    summary = summarize(metrics, data_cfg.classes)
-    summary["settings"] = dict(seed=SEED, quick=args.quick, novel_classes=list(data_cfg.novel_classes))
-    (work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(format_table({m: summary[m] for m in metrics}, data_cfg.novel_classes))
-    print(f"\nfigures: {work_dir / 'summary.json'}; plots: {work_dir / 'plots'}")
+    summary = summarize(metrics_by_seed, data_cfg.classes)
+    summary["seeds"] = {str(seed): {model: {key: metrics[model][key] for key in SUMMARY_KEYS} for model in metrics}
+                        for seed, metrics in metrics_by_seed.items()}
+    summary["pseudo_quality"] = {str(seed): quality for seed, quality in quality_by_seed.items()}
+    summary["settings"] = dict(seeds=args.seeds, mode=mode, quick=args.quick,
+                               novel_classes=list(data_cfg.novel_classes))
+    (args.work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    models = ("burn_in",) + FINETUNED
+    print(f"bbox mAP on the toy val set, {'mean ± std over seeds ' if len(args.seeds) > 1 else 'seed '}"
+          f"{' '.join(map(str, args.seeds))}")
+    print(format_table({m: summary[m] for m in models}, data_cfg.novel_classes, len(args.seeds)))
+    print("\n" + format_quality_table(quality_by_seed[args.seeds[0]], data_cfg.novel_classes, args.seeds[0]))
+    print(f"\nfigures: {args.work_dir / 'summary.json'}; plots: {args.work_dir}/seed*/plots, "
+          f"{args.work_dir}/seed*/*/pseudo_quality")
 
 
 if __name__ == "__main__":
