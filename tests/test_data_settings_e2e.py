@@ -30,6 +30,7 @@ from conftest import REPO_ROOT, free_port, load_tool
 from ssod.datasets import class_names
 
 real_layout = load_tool("dataset/make_real_layout")
+gpu_check = load_tool("gpu_check")
 COCO_BASE_LIST, COCO_CATEGORY_IDS, COCO_NOVEL_LIST = (
     real_layout.COCO_BASE_LIST, real_layout.COCO_CATEGORY_IDS, real_layout.COCO_NOVEL_LIST)
 TRAIN_SCRIPT = REPO_ROOT / "tools/dist_train_partially.sh"
@@ -40,22 +41,9 @@ SCHEDULES = {"coco1": "180k", "coco2": "180k", "lvis": "180k", "object365": "360
 PROCESSES = {("baseline", "coco2"): 2}  # one run over two (gloo) processes, the others over one
 FOLD = "t"
 SEED = 3
-TRAIN_SCALE = [(128, 64), (128, 96)]  # replaces multi-scale ranges, e.g. [(1333, 400), (1333, 1200)]
-TEST_SCALE = (128, 96)  # replaces single scales, e.g. (1333, 800)
-# ResNet-18, 64-channel FPN, 128-wide box head, few anchors/RoIs sampled and proposals kept.
-SMALL_MODEL = [
-    "model.model.backbone.depth=18", "model.model.backbone.init_cfg=None",
-    "model.model.neck.in_channels=[64,128,256,512]", "model.model.neck.out_channels=64",
-    "model.model.rpn_head.in_channels=64", "model.model.rpn_head.feat_channels=64",
-    "model.model.roi_head.bbox_roi_extractor.out_channels=64", "model.model.roi_head.bbox_head.in_channels=64",
-    "model.model.roi_head.bbox_head.fc_out_channels=128",
-    "model.model.train_cfg.rpn.sampler.num=64", "model.model.train_cfg.rpn_proposal.nms_pre=200",
-    "model.model.train_cfg.rpn_proposal.max_per_img=100", "model.model.train_cfg.rcnn.sampler.num=64",
-    "model.model.test_cfg.rpn.nms_pre=200", "model.model.test_cfg.rpn.max_per_img=100",
-]
+# With tools/gpu_check.py's tiny_options (ResNet-18, narrow heads, few sampled boxes, tiny image scales).
 SHORT_RUN = ["data.samples_per_gpu=3", "data.workers_per_gpu=0", "fp16=None", "runner.max_iters=2",
-             "evaluation.interval=2", "checkpoint_config.interval=2", "log_config.interval=1",
-             "model.train_cfg.jitter_times=3"]
+             "evaluation.interval=2", "checkpoint_config.interval=2", "log_config.interval=1"]
 LOSS_KEYS = {"sup_loss_cls", "sup_loss_bbox", "sup_loss_rpn_cls", "sup_loss_rpn_bbox", "unsup_loss_cls",
              "unsup_loss_bbox", "unsup_loss_rpn_cls", "unsup_loss_rpn_bbox", "loss"}
 COCO_STATS = ("mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l")
@@ -76,19 +64,6 @@ def config_name(kind, data):
     return f"{METHODS[kind]}_faster_rcnn_r50_caffe_fpn_{data}_{SCHEDULES[data]}"
 
 
-def _resize_options(node, path):
-    """``path.img_scale=<tiny>`` for every transform (at any depth under ``node``) that has an img_scale."""
-    if isinstance(node, dict):
-        if "img_scale" in node:
-            scale = TRAIN_SCALE if isinstance(node["img_scale"], list) else TEST_SCALE
-            yield f"{path}.img_scale={scale!r}".replace(" ", "")
-        for key, value in node.items():
-            yield from _resize_options(value, f"{path}.{key}")
-    elif isinstance(node, (list, tuple)):
-        for index, value in enumerate(node):
-            yield from _resize_options(value, f"{path}.{index}")
-
-
 def _grs_options(cfg):
     """GrS: GbR reweighting, GbT thresholds and pseudo-label dumping act from the start; lambd ramps over the run."""
     options = []
@@ -101,11 +76,7 @@ def _grs_options(cfg):
 
 def shrink_options(config_file):
     """The ``--cfg-options`` that make a real config train and test in seconds on a CPU (see module doc)."""
-    cfg = Config.fromfile(str(config_file))
-    resize = list(_resize_options(cfg._cfg_dict.to_dict()["data"], "data"))
-    if not resize:
-        raise AssertionError(f"{config_file}: no pipeline step with img_scale found under data")
-    return SMALL_MODEL + SHORT_RUN + _grs_options(cfg) + resize
+    return gpu_check.tiny_options(config_file) + SHORT_RUN + _grs_options(Config.fromfile(str(config_file)))
 
 
 def run_script(args, cwd, timeout=600):
