@@ -15,5 +15,6 @@ custom_hooks = [
     # the teacher's pseudo-label precision / recall on 64 unlabeled images with ground truth (toy only)
     dict(type="PseudoLabelQualityHook", interval=150, num_images=64,
          dataset=dict(type="CocoDataset", classes={{_base_.classes}}, pipeline={{_base_.test_pipeline}},
-                      ann_file="dataset/toy/annotations/instances_train_unlabel.json", img_prefix="dataset/toy/train/")),
+                      ann_file="dataset/toy/annotations/instances_train_unlabel.json",
+                      img_prefix="dataset/toy/train/")),
 ]
