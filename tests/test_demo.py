@@ -35,6 +35,7 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
     quality = summary["pseudo_quality"]["0"]
     assert set(quality) == {"burn_in", "soft_teacher", "grs"}
     assert "gbt" in quality["grs"]["rules"] and "gbt" not in quality["soft_teacher"]["rules"]
+    assert "NaN" not in (run_dir / "grs/pseudo_quality/pseudo_quality.json").read_text()  # strict JSON
     for rule in quality["grs"]["rules"].values():
         assert len(rule["precision"]) == len(CLASSES) and sum(rule["gt"]) == rule["all"]["gt"] > 0
     for plot in ("plots/soft_teacher/losses.png", "plots/grs/losses.png", "plots/grs/gbr_weights.png",

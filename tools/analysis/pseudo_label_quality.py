@@ -136,11 +136,14 @@ def plot_histograms(classes, matched, path):
 
 
 def no_nan(value):
+    """``value`` with every NaN (also inside nested lists) replaced by None, for strict JSON."""
+    if isinstance(value, list):
+        return [no_nan(v) for v in value]
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def as_json(quality):
-    return {key: [no_nan(v) for v in np.asarray(values).tolist()] for key, values in quality.items()}
+    return {key: no_nan(np.asarray(values).tolist()) for key, values in quality.items()}
 
 
 def main(argv=None):
