@@ -7,7 +7,7 @@ from ssod import compat
 
 compat.apply()
 
-from ssod import datasets, models, utils  # noqa: E402,F401  (registration side effects)
+from ssod import datasets, hooks, models  # noqa: E402,F401  (registration side effects)
 from ssod.apis import checkpoint, text_logger  # noqa: E402,F401  (safe checkpoint loader, log hook)
 
 __version__ = "0.1.0"

@@ -24,7 +24,7 @@ from ssod.datasets.class_maps import coco_to_objects365_map
 from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, ClassBalancedDatasetRFS, labeled_dataset_statistics
 from ssod.datasets.lvis import LVISV1SplitDataset
 from ssod.models.losses.gbr import GbRLoss
-from ssod.utils.hooks.resampling import GradientResamplingHook
+from ssod.hooks.resampling import GradientResamplingHook
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"

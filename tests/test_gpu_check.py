@@ -7,7 +7,7 @@ same stages (supervised, soft teacher and GrS through the launch scripts, resume
 import torch
 
 from conftest import REPO_ROOT, load_tool, run_tool
-from ssod.utils.hooks.rank_consistency import mismatched_tensors, state_fingerprint
+from ssod.hooks.rank_consistency import mismatched_tensors, state_fingerprint
 
 gpu_check = load_tool("gpu_check")
 

@@ -10,7 +10,7 @@ from mmcv.utils import build_from_cfg
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ssod.utils.hooks.mean_teacher import MeanTeacherHook, SetIterNumHook, ema_momentum
+from ssod.hooks.mean_teacher import MeanTeacherHook, SetIterNumHook, ema_momentum
 
 
 def small_net():

@@ -7,7 +7,7 @@ import torch
 
 from ssod.evaluation.pseudo_quality import (class_thresholds_of, match_image, match_results, overall_quality,
                                             quality_at, quality_sweep)
-from ssod.utils.hooks.pseudo_quality import quality_log_entries
+from ssod.hooks.pseudo_quality import quality_log_entries
 
 # image 1: two class-0 objects A, B and one class-1 object C; image 2: one class-1 object D
 GT_1 = dict(bboxes=np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 20, 10, 30]], dtype=np.float32),

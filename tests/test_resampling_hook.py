@@ -23,7 +23,7 @@ from ssod.datasets.builder import build_dataloader
 from ssod.datasets.crs import crs_repeat_factors, rfs_repeat_factors
 from ssod.datasets.crs_wrappers import ClassBalancedDatasetCrS, ClassBalancedDatasetRFS, labeled_dataset_statistics
 from ssod.datasets.pseudo_store import PseudoLabelStore
-from ssod.utils.hooks.resampling import GradientResamplingHook
+from ssod.hooks.resampling import GradientResamplingHook
 
 CLASSES = ("a", "b", "c")
 NUM_UNLABELED = 12

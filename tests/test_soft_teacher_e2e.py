@@ -234,7 +234,7 @@ def _runner_with_soft_teacher(work_dir):
 
 
 def test_resume_restores_optimizer_and_keeps_teacher_before_run(resumed_run, tmp_path):
-    from ssod.utils.hooks.mean_teacher import MeanTeacherHook, SetIterNumHook
+    from ssod.hooks.mean_teacher import MeanTeacherHook, SetIterNumHook
 
     torch.set_num_threads(1)
     saved = _checkpoint(resumed_run / "iter_2.pth")

@@ -15,7 +15,7 @@ from mmdet.models import build_detector
 
 import ssod  # noqa: F401  (registers ssod's modules)
 from conftest import REPO_ROOT, load_tool, run_tool
-from ssod.utils.hooks.tensorboard_logger import PerClassTensorboardLoggerHook, element_names
+from ssod.hooks.tensorboard_logger import PerClassTensorboardLoggerHook, element_names
 
 GRS_CONFIG = REPO_ROOT / "configs/soft_teacher/ubsoft_teacher_grs_faster_rcnn_r18_fpn_toy.py"
 CLASSES = ["red_circle", "green_square", "blue_triangle", "yellow_star", "magenta_cross", "cyan_ring",

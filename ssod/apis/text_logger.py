@@ -13,7 +13,7 @@ import statistics
 from mmcv.runner import HOOKS, TextLoggerHook
 from mmcv.utils.logging import get_logger, logger_initialized
 
-from ssod.utils.hooks.tensorboard_logger import element_names
+from ssod.hooks.tensorboard_logger import element_names
 
 EXTREME_CLASSES = 3
 EXTREMES = {"gbt_thresholds": "lowest", "gbr_weights": "highest"}  # the classes GbT/GbR act on most

@@ -17,8 +17,8 @@ from ssod.apis.work_dir import find_resume_checkpoint
 from ssod.datasets.builder import build_dataloader
 from ssod.datasets.preflight import preflight
 from ssod.utils.dist_utils import broadcast_object, get_world_size
-from ssod.utils.hooks.evaluation import DetEvalHook
-from ssod.utils.hooks.rank_consistency import RankConsistencyHook
+from ssod.hooks.evaluation import DetEvalHook
+from ssod.hooks.rank_consistency import RankConsistencyHook
 
 
 def init_random_seed(seed=None) -> int:

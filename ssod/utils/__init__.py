@@ -1,1 +1,1 @@
-from ssod.utils import hooks  # noqa: F401
+"""Helpers without ssod dependencies of their own: box geometry and process-group-safe collectives."""
