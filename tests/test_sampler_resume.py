@@ -8,15 +8,7 @@ import pytest
 import torch
 
 from ssod.datasets.samplers.semi_balance import SemiBalanceSampler
-
-
-class FakeSemiDataset:
-    def __init__(self, sup_flags, unsup_flags):
-        self.flag = np.concatenate([sup_flags, unsup_flags]).astype(np.uint8)
-        self.source_sizes = (len(sup_flags), len(unsup_flags))
-
-    def __len__(self):
-        return len(self.flag)
+from test_sampler import FakeSemiDataset
 
 
 class PrefetchingIterLoader:
