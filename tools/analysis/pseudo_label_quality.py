@@ -95,44 +95,46 @@ def format_table(classes, rules):
     return "\n".join(lines)
 
 
+def _class_panels(num_classes, cols=4):
+    """A figure with one axis per class (row-major), the spare panels switched off."""
+    rows = math.ceil(num_classes / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    panels = [ax for row in axes for ax in row]
+    for ax in panels[num_classes:]:
+        ax.axis("off")
+    return fig, panels[:num_classes]
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def plot_curves(classes, sweep, lines, path):
     """Precision and recall against the threshold, one panel per class; ``lines``: name -> [C]."""
-    cols = 4
-    rows = math.ceil(len(classes) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
-    for c, name in enumerate(classes):
-        ax = axes[c // cols][c % cols]
+    fig, panels = _class_panels(len(classes))
+    for c, (name, ax) in enumerate(zip(classes, panels)):
         ax.plot(SWEEP, sweep["precision"][:, c], label="precision")
         ax.plot(SWEEP, sweep["recall"][:, c], label="recall")
         for (rule, thresholds), style in zip(lines.items(), ("--", ":")):
             ax.axvline(thresholds[c], color="grey", linestyle=style, label=f"{rule} {thresholds[c]:.2f}")
         ax.set(title=f"{name} (GT {sweep['gt'][0, c]})", xlabel="score threshold", ylim=(0, 1.02))
         ax.legend(fontsize=7)
-    for c in range(len(classes), rows * cols):
-        axes[c // cols][c % cols].axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_histograms(classes, matched, path):
     """Scores of true and false teacher boxes, one panel per class."""
-    cols = 4
-    rows = math.ceil(len(classes) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    fig, panels = _class_panels(len(classes))
     bins = np.linspace(0.0, 1.0, 21)
-    for c, name in enumerate(classes):
-        ax = axes[c // cols][c % cols]
+    for c, (name, ax) in enumerate(zip(classes, panels)):
         of_class = matched.labels == c
         ax.hist([matched.scores[of_class & matched.is_true], matched.scores[of_class & ~matched.is_true]],
                 bins=bins, label=["true", "false"], color=["tab:green", "tab:red"])
         ax.set(title=name, xlabel="teacher score", ylabel="boxes")
         ax.legend(fontsize=7)
-    for c in range(len(classes), rows * cols):
-        axes[c // cols][c % cols].axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def no_nan(value):
