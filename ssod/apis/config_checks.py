@@ -2,19 +2,24 @@
 import os.path as osp
 
 
-def iter_ann_files(data_cfg, path="data"):
-    """Yield ``(config path, ann_file)`` for every ``ann_file`` in a (nested) dataset config."""
-    if isinstance(data_cfg, dict):
-        for key, value in data_cfg.items():
-            if key == "ann_file":
-                files = value if isinstance(value, (list, tuple)) else [value]
-                for ann_file in files:
-                    yield f"{path}.{key}", ann_file
+def iter_key(cfg, name, path):
+    """Yield ``(config path, value)`` for every key ``name`` in a (nested) config of dicts and lists."""
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key == name:
+                yield f"{path}.{key}", value
             else:
-                yield from iter_ann_files(value, f"{path}.{key}")
-    elif isinstance(data_cfg, (list, tuple)):
-        for i, item in enumerate(data_cfg):
-            yield from iter_ann_files(item, f"{path}[{i}]")
+                yield from iter_key(value, name, f"{path}.{key}")
+    elif isinstance(cfg, (list, tuple)):
+        for i, item in enumerate(cfg):
+            yield from iter_key(item, name, f"{path}[{i}]")
+
+
+def iter_ann_files(data_cfg, path="data"):
+    """Yield ``(config path, ann_file)`` for every annotation file (``ann_file`` may be a list)."""
+    for key, value in iter_key(data_cfg, "ann_file", path):
+        for ann_file in value if isinstance(value, (list, tuple)) else [value]:
+            yield key, ann_file
 
 
 def check_ann_files_exist(data_cfg, path="data"):
@@ -28,15 +33,7 @@ def check_ann_files_exist(data_cfg, path="data"):
 
 def iter_num_classes(cfg, path="model"):
     """Yield ``(config path, value)`` for every ``num_classes`` key in a (nested) config."""
-    if isinstance(cfg, dict):
-        for key, value in cfg.items():
-            if key == "num_classes":
-                yield f"{path}.{key}", value
-            else:
-                yield from iter_num_classes(value, f"{path}.{key}")
-    elif isinstance(cfg, (list, tuple)):
-        for i, item in enumerate(cfg):
-            yield from iter_num_classes(item, f"{path}[{i}]")
+    return iter_key(cfg, "num_classes", path)
 
 
 def check_num_classes(model_cfg, classes, dataset_name="data.train"):
