@@ -1,12 +1,13 @@
 """The CI-SSOD demo on the embedded toy dataset (what `make demo` runs).
 
-Stages per training seed, each through the real tools: a supervised burn-in; from it, with the
+Stages per training seed, each through the real tools: the supervised burn-ins (the plain one,
+and CI-SSOD's own with its GbR box head and labeled repeat-factor sampling); from them, with the
 same labeled images per iteration, iterations and schedule, the supervised control (labeled
-data only), the soft-teacher baseline and CI-SSOD (GrS); the burn-in, the control and both
-teachers evaluated with ``tools/test.py --eval bbox``; the pseudo-label quality of the burn-in
-and of both teachers on the unlabeled split (``tools/analysis/pseudo_label_quality.py``). It
-prints one table (mean ± std over the seeds with several seeds) and writes ``summary.json``
-and training plots under the work dir.
+data only), the soft-teacher baseline and CI-SSOD (GrS); every model evaluated with
+``tools/test.py --eval bbox``; the pseudo-label quality of the burn-in and of both teachers on
+the unlabeled split (``tools/analysis/pseudo_label_quality.py``). Stages that do not depend on
+each other run ``--jobs`` at a time. It prints one table (mean ± std over the seeds with several
+seeds) and writes ``summary.json`` and training plots under the work dir.
 
 ``--seeds 0 1 2 --full`` is the full protocol (longer schedules, docs/toy_protocol.md);
 ``--quick`` (or ``SSOD_DEMO_QUICK=1``) runs a few iterations per stage, for CI.
@@ -19,6 +20,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +29,22 @@ from mmcv import Config
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs/demo"
 TOOLS = REPO_ROOT / "tools"
-CONFIG_NAMES = {"burn_in": "supervised_burn_in.py", "supervised": "supervised_finetune.py",
-                "soft_teacher": "soft_teacher_finetune.py", "grs": "grs_finetune.py"}
+CONFIG_NAMES = {"burn_in": "supervised_burn_in.py", "grs_burn_in": "grs_burn_in.py",
+                "supervised": "supervised_finetune.py", "soft_teacher": "soft_teacher_finetune.py",
+                "grs": "grs_finetune.py"}
+BURN_INS = ("burn_in", "grs_burn_in")
 FINETUNED = ("supervised", "soft_teacher", "grs")
+# the burn-in each model starts from: every method continues its own supervised training
+STARTS_FROM = {"supervised": "burn_in", "soft_teacher": "burn_in", "grs": "grs_burn_in"}
 TEACHERS = ("soft_teacher", "grs")
 # A few iterations per stage that still pass every CI-SSOD switch (warm-ups, save, and a
 # refresh, which the schedule allows from t > 10 only).
 QUICK_FINETUNE = ["runner.max_iters=4", "checkpoint_config.interval=4", "log_config.interval=1"]
+QUICK_BURN_IN = ["runner.max_iters=4", "lr_config.warmup_iters=2", "lr_config.step=[3]",
+                 "checkpoint_config.interval=4", "log_config.interval=1"]
 QUICK_OPTIONS = {
-    "burn_in": ["runner.max_iters=4", "lr_config.warmup_iters=2", "lr_config.step=[3]",
-                "checkpoint_config.interval=4", "log_config.interval=1"],
+    "burn_in": QUICK_BURN_IN,
+    "grs_burn_in": QUICK_BURN_IN,
     "supervised": QUICK_FINETUNE,
     "soft_teacher": QUICK_FINETUNE + ["custom_hooks.2.interval=4"],
     "grs": ["runner.max_iters=14", "checkpoint_config.interval=14", "log_config.interval=1",
@@ -60,12 +68,13 @@ PROGRESS = re.compile(r"Iter \[(\d+)/(\d+)\].*?eta: ([\d:]+(?: day[s]?, [\d:]+)?
 logger = logging.getLogger("demo")
 
 
-def run(args, log_file, stage=None):
-    """Run a tool with this interpreter; its output goes to ``log_file``; raise on failure.
+def run(args, log_file, threads, stage=None):
+    """Run a tool with this interpreter and ``threads`` CPU threads; its output goes to ``log_file``;
+    raise on failure.
 
     With ``stage``, every training log line with an iteration count is echoed as a progress line.
     """
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS=str(threads))
     with open(log_file, "w") as log, subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, env=env, text=True) as proc:
         for line in proc.stdout:
@@ -82,53 +91,81 @@ def stage_options(stage, mode):
     return {"quick": QUICK_OPTIONS, "full": FULL_OPTIONS}.get(mode, {}).get(stage, [])
 
 
-def train(stage, run_dir, seed, mode, load_from=None):
-    stage_dir = run_dir / stage
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    config = CONFIGS / CONFIG_NAMES[stage]
-    # --overwrite: a demo rerun replaces the stage's earlier checkpoints (tools/train.py refuses otherwise)
-    args = [TOOLS / "train.py", config, "--work-dir", stage_dir, "--seed", seed, "--deterministic", "--no-validate",
-            "--overwrite"]
-    if load_from is not None:
-        args += ["--load-from", load_from]
-    options = stage_options(stage, mode)
-    if options:
-        args += ["--cfg-options", *options]
-    logger.info(f"training {stage} ({config.name}, seed {seed}); log: {stage_dir / 'train.out'}")
-    start = time.perf_counter()
-    run(args, stage_dir / "train.out", stage=stage)
-    logger.info(f"  {stage}: done in {time.perf_counter() - start:.0f} s")
-    return stage_dir / "latest.pth"
+class SeedRun:
+    """The stages of one training seed under ``work_dir/seed<N>``, each a real tool in a child process."""
 
+    def __init__(self, work_dir, seed, mode, plq_images, jobs):
+        self.run_dir = work_dir / f"seed{seed}"
+        self.seed, self.mode, self.plq_images, self.jobs = seed, mode, plq_images, jobs
 
-def evaluate(stage, checkpoint, run_dir):
-    """Metrics of ``checkpoint`` from tools/test.py (the teacher, for the semi-supervised models)."""
-    metrics_file = run_dir / stage / "metrics.json"
-    logger.info(f"evaluating {stage} with tools/test.py --eval bbox")
-    run([TOOLS / "test.py", CONFIGS / CONFIG_NAMES[stage], checkpoint, "--eval", "bbox", "--metrics-out",
-         metrics_file], run_dir / stage / "test.out")
-    with open(metrics_file) as f:
-        return json.load(f)["metric"]
+    def train(self, stage, load_from, threads):
+        stage_dir = self.run_dir / stage
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        config = CONFIGS / CONFIG_NAMES[stage]
+        # --overwrite: a demo rerun replaces the stage's earlier checkpoints (tools/train.py refuses otherwise)
+        args = [TOOLS / "train.py", config, "--work-dir", stage_dir, "--seed", self.seed, "--deterministic",
+                "--no-validate", "--overwrite"]
+        if load_from is not None:
+            args += ["--load-from", load_from]
+        options = stage_options(stage, self.mode)
+        if options:
+            args += ["--cfg-options", *options]
+        logger.info(f"training {stage} ({config.name}, seed {self.seed}); log: {stage_dir / 'train.out'}")
+        start = time.perf_counter()
+        run(args, stage_dir / "train.out", threads, stage=stage)
+        logger.info(f"  {stage}: done in {time.perf_counter() - start:.0f} s")
+        return stage_dir / "latest.pth"
 
+    def evaluate(self, stage, checkpoint, threads):
+        """Metrics of ``checkpoint`` from tools/test.py (the teacher, for the semi-supervised models)."""
+        metrics_file = self.run_dir / stage / "metrics.json"
+        logger.info(f"evaluating {stage} with tools/test.py --eval bbox")
+        run([TOOLS / "test.py", CONFIGS / CONFIG_NAMES[stage], checkpoint, "--eval", "bbox", "--metrics-out",
+             metrics_file], self.run_dir / stage / "test.out", threads)
+        with open(metrics_file) as f:
+            return json.load(f)["metric"]
 
-def pseudo_quality(stage, checkpoint, run_dir, num_images):
-    """Pseudo-label quality of ``checkpoint`` as the teacher of its semi-supervised config (the soft
-    teacher's config for the burn-in), on the unlabeled split."""
-    config = CONFIGS / CONFIG_NAMES["soft_teacher" if stage == "burn_in" else stage]
-    out_dir = run_dir / stage / "pseudo_quality"
-    logger.info(f"pseudo-label quality of {stage} on {num_images or 'all'} unlabeled images")
-    args = [TOOLS / "analysis/pseudo_label_quality.py", config, checkpoint, "--out-dir", out_dir]
-    if num_images:
-        args += ["--num-images", num_images]
-    run(args, run_dir / stage / "pseudo_quality.out")
-    with open(out_dir / "pseudo_quality.json") as f:
-        return json.load(f)
+    def pseudo_quality(self, stage, checkpoint, threads):
+        """Pseudo-label quality of ``checkpoint`` as the teacher of its semi-supervised config (the soft
+        teacher's config for the burn-in), on the unlabeled split."""
+        config = CONFIGS / CONFIG_NAMES["soft_teacher" if stage == "burn_in" else stage]
+        out_dir = self.run_dir / stage / "pseudo_quality"
+        logger.info(f"pseudo-label quality of {stage} on {self.plq_images or 'all'} unlabeled images")
+        args = [TOOLS / "analysis/pseudo_label_quality.py", config, checkpoint, "--out-dir", out_dir]
+        if self.plq_images:
+            args += ["--num-images", self.plq_images]
+        run(args, self.run_dir / stage / "pseudo_quality.out", threads)
+        with open(out_dir / "pseudo_quality.json") as f:
+            return json.load(f)
 
+    def stage(self, stage, load_from, threads):
+        """Train, evaluate and (burn-in and teachers) measure the pseudo labels of one stage."""
+        checkpoint = self.train(stage, load_from, threads)
+        metrics = self.evaluate(stage, checkpoint, threads)
+        quality = self.pseudo_quality(stage, checkpoint, threads) if stage in ("burn_in",) + TEACHERS else None
+        return checkpoint, metrics, quality
 
-def plot(run_dir):
-    for model in FINETUNED:
-        run([TOOLS / "analysis/plot_training.py", run_dir / model, "--out", run_dir / "plots" / model],
-            run_dir / model / "plot.out")
+    def run_all(self):
+        """Every stage of the seed; returns (metrics, pseudo-label quality) per model."""
+        results = self.in_parallel([(stage, None) for stage in BURN_INS])
+        checkpoints = {stage: result[0] for stage, result in results.items()}
+        # the semi-supervised models first: they take longest
+        results.update(self.in_parallel([(model, checkpoints[STARTS_FROM[model]]) for model in TEACHERS]
+                                        + [("supervised", checkpoints[STARTS_FROM["supervised"]])]))
+        for model in FINETUNED:
+            run([TOOLS / "analysis/plot_training.py", self.run_dir / model, "--out", self.run_dir / "plots" / model],
+                self.run_dir / model / "plot.out", threads=1)
+        metrics = {stage: results[stage][1] for stage in BURN_INS + FINETUNED}
+        quality = {stage: result[2] for stage, result in results.items() if result[2] is not None}
+        return metrics, quality
+
+    def in_parallel(self, stages):
+        """Run ``(stage, load_from)`` pairs ``jobs`` at a time, sharing the CPU cores; results by stage."""
+        workers = min(self.jobs, len(stages))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {stage: pool.submit(self.stage, stage, load_from, threads) for stage, load_from in stages}
+            return {stage: future.result() for stage, future in futures.items()}
 
 
 def summarize(metrics_by_seed, class_names):
@@ -196,21 +233,6 @@ def format_quality_table(quality_by_model, novel_classes, seed):
     return "\n".join(lines)
 
 
-def run_seed(work_dir, seed, mode, plq_images):
-    """Train and evaluate every stage of one seed; returns (metrics, pseudo-label quality) per model."""
-    run_dir = work_dir / f"seed{seed}"
-    burn_in = train("burn_in", run_dir, seed, mode)
-    metrics = {"burn_in": evaluate("burn_in", burn_in, run_dir)}
-    quality = {"burn_in": pseudo_quality("burn_in", burn_in, run_dir, plq_images)}
-    for model in FINETUNED:
-        checkpoint = train(model, run_dir, seed, mode, load_from=burn_in)
-        metrics[model] = evaluate(model, checkpoint, run_dir)
-        if model in TEACHERS:
-            quality[model] = pseudo_quality(model, checkpoint, run_dir, plq_images)
-    plot(run_dir)
-    return metrics, quality
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=Path("work_dirs/demo"))
@@ -218,19 +240,25 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="the full protocol's longer schedules")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("SSOD_DEMO_QUICK") == "1",
                         help="a few iterations per stage (for CI); also SSOD_DEMO_QUICK=1")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="stages run at once, sharing the CPU cores (default 2: the two burn-ins, then the "
+                             "two semi-supervised models)")
     parser.add_argument("--pseudo-quality-images", type=int, default=None,
                         help=f"unlabeled images for the pseudo-label quality (default {DEMO_PLQ_IMAGES}; "
                              f"{QUICK_PLQ_IMAGES} with --quick)")
     args = parser.parse_args(argv)
     if args.quick and args.full:
         parser.error("--quick and --full exclude each other")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s demo %(message)s")
     mode = "quick" if args.quick else "full" if args.full else "demo"
     plq_images = args.pseudo_quality_images or (QUICK_PLQ_IMAGES if args.quick else DEMO_PLQ_IMAGES)
 
     metrics_by_seed, quality_by_seed = {}, {}
     for seed in args.seeds:
-        metrics_by_seed[seed], quality_by_seed[seed] = run_seed(args.work_dir, seed, mode, plq_images)
+        metrics_by_seed[seed], quality_by_seed[seed] = SeedRun(args.work_dir, seed, mode, plq_images,
+                                                               args.jobs).run_all()
 
     data_cfg = Config.fromfile(str(REPO_ROOT / "configs/_base_/datasets/toy_detection.py"))
     summary = summarize(metrics_by_seed, data_cfg.classes)
@@ -240,7 +268,7 @@ def main(argv=None):
     summary["settings"] = dict(seeds=args.seeds, mode=mode, quick=args.quick,
                                novel_classes=list(data_cfg.novel_classes))
     (args.work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    models = ("burn_in",) + FINETUNED
+    models = BURN_INS + FINETUNED
     print(f"bbox mAP on the toy val set, {'mean ± std over seeds ' if len(args.seeds) > 1 else 'seed '}"
           f"{' '.join(map(str, args.seeds))}")
     print(format_table({m: summary[m] for m in models}, data_cfg.novel_classes, len(args.seeds)))
