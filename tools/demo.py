@@ -1,12 +1,10 @@
 """The CI-SSOD demo on the embedded toy dataset (what `make demo` runs).
 
-Stages per training seed, each through the real tools: the supervised burn-ins (the plain one,
-and CI-SSOD's own with its GbR box head and labeled repeat-factor sampling); from them, with the
+Stages per training seed, each through the real tools: a supervised burn-in; from it, with the
 same labeled images per iteration, iterations and schedule, the supervised control (labeled
-data only), the soft-teacher baseline and CI-SSOD (GrS); every model evaluated with
-``tools/test.py --eval bbox``; the pseudo-label quality of the burn-in and of both teachers on
-the unlabeled split (``tools/analysis/pseudo_label_quality.py``). Stages that do not depend on
-each other run ``--jobs`` at a time. It prints one table (mean ± std over the seeds with several
+data only), the soft-teacher baseline and CI-SSOD (GrS), ``--jobs`` of them at a time; every
+model evaluated with ``tools/test.py --eval bbox``; the pseudo-label quality of the burn-in and
+of both teachers on the unlabeled split (``tools/analysis/pseudo_label_quality.py``). It prints one table (mean ± std over the seeds with several
 seeds) and writes ``summary.json`` and training plots under the work dir.
 
 ``--seeds 0 1 2 --full`` is the full protocol (longer schedules, docs/toy_protocol.md);
@@ -29,22 +27,16 @@ from mmcv import Config
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs/demo"
 TOOLS = REPO_ROOT / "tools"
-CONFIG_NAMES = {"burn_in": "supervised_burn_in.py", "grs_burn_in": "grs_burn_in.py",
-                "supervised": "supervised_finetune.py", "soft_teacher": "soft_teacher_finetune.py",
-                "grs": "grs_finetune.py"}
-BURN_INS = ("burn_in", "grs_burn_in")
+CONFIG_NAMES = {"burn_in": "supervised_burn_in.py", "supervised": "supervised_finetune.py",
+                "soft_teacher": "soft_teacher_finetune.py", "grs": "grs_finetune.py"}
 FINETUNED = ("supervised", "soft_teacher", "grs")
-# the burn-in each model starts from: every method continues its own supervised training
-STARTS_FROM = {"supervised": "burn_in", "soft_teacher": "burn_in", "grs": "grs_burn_in"}
 TEACHERS = ("soft_teacher", "grs")
 # A few iterations per stage that still pass every CI-SSOD switch (warm-ups, save, and a
 # refresh, which the schedule allows from t > 10 only).
 QUICK_FINETUNE = ["runner.max_iters=4", "checkpoint_config.interval=4", "log_config.interval=1"]
-QUICK_BURN_IN = ["runner.max_iters=4", "lr_config.warmup_iters=2", "lr_config.step=[3]",
-                 "checkpoint_config.interval=4", "log_config.interval=1"]
 QUICK_OPTIONS = {
-    "burn_in": QUICK_BURN_IN,
-    "grs_burn_in": QUICK_BURN_IN,
+    "burn_in": ["runner.max_iters=4", "lr_config.warmup_iters=2", "lr_config.step=[3]",
+                "checkpoint_config.interval=4", "log_config.interval=1"],
     "supervised": QUICK_FINETUNE,
     "soft_teacher": QUICK_FINETUNE + ["custom_hooks.2.interval=4"],
     "grs": ["runner.max_iters=14", "checkpoint_config.interval=14", "log_config.interval=1",
@@ -147,15 +139,14 @@ class SeedRun:
 
     def run_all(self):
         """Every stage of the seed; returns (metrics, pseudo-label quality) per model."""
-        results = self.in_parallel([(stage, None) for stage in BURN_INS])
-        checkpoints = {stage: result[0] for stage, result in results.items()}
+        results = self.in_parallel([("burn_in", None)])
+        burn_in = results["burn_in"][0]
         # the semi-supervised models first: they take longest
-        results.update(self.in_parallel([(model, checkpoints[STARTS_FROM[model]]) for model in TEACHERS]
-                                        + [("supervised", checkpoints[STARTS_FROM["supervised"]])]))
+        results.update(self.in_parallel([(model, burn_in) for model in TEACHERS + ("supervised",)]))
         for model in FINETUNED:
             run([TOOLS / "analysis/plot_training.py", self.run_dir / model, "--out", self.run_dir / "plots" / model],
                 self.run_dir / model / "plot.out", threads=1)
-        metrics = {stage: results[stage][1] for stage in BURN_INS + FINETUNED}
+        metrics = {stage: results[stage][1] for stage in ("burn_in",) + FINETUNED}
         quality = {stage: result[2] for stage, result in results.items() if result[2] is not None}
         return metrics, quality
 
@@ -241,8 +232,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", default=os.environ.get("SSOD_DEMO_QUICK") == "1",
                         help="a few iterations per stage (for CI); also SSOD_DEMO_QUICK=1")
     parser.add_argument("--jobs", type=int, default=2,
-                        help="stages run at once, sharing the CPU cores (default 2: the two burn-ins, then the "
-                             "two semi-supervised models)")
+                        help="models trained at once from the burn-in, sharing the CPU cores (default 2)")
     parser.add_argument("--pseudo-quality-images", type=int, default=None,
                         help=f"unlabeled images for the pseudo-label quality (default {DEMO_PLQ_IMAGES}; "
                              f"{QUICK_PLQ_IMAGES} with --quick)")
@@ -268,7 +258,7 @@ def main(argv=None):
     summary["settings"] = dict(seeds=args.seeds, mode=mode, quick=args.quick,
                                novel_classes=list(data_cfg.novel_classes))
     (args.work_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    models = BURN_INS + FINETUNED
+    models = ("burn_in",) + FINETUNED
     print(f"bbox mAP on the toy val set, {'mean ± std over seeds ' if len(args.seeds) > 1 else 'seed '}"
           f"{' '.join(map(str, args.seeds))}")
     print(format_table({m: summary[m] for m in models}, data_cfg.novel_classes, len(args.seeds)))

@@ -2,8 +2,9 @@
 # Scaled to 150 iterations: GbR reweights from t > 30, class-wise thresholds and pseudo-label
 # dumping from t = 50, saves at t = 1, 26, 51, ..., CrS repeat factors refreshed at t = 51, 101.
 _base_ = "../soft_teacher/ubsoft_teacher_grs_faster_rcnn_r18_fpn_toy.py"
+# unsup_weight 1: the soft teacher's setting (soft_teacher_finetune.py)
 model = dict(model=dict(roi_head=dict(bbox_head=dict(loss_cls=dict(warm_up_iter=30)))),
-             train_cfg=dict(warm_up_iter=50))
+             train_cfg=dict(warm_up_iter=50, unsup_weight=1.0))
 custom_hooks = [
     dict(type="SetIterNumHook"),
     dict(type="MeanTeacherHook", momentum=0.999, interval=1, warm_up=0),

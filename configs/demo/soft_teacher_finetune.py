@@ -1,5 +1,8 @@
 # `make demo`, stage 2b: the soft-teacher baseline, started from the burn-in (--load-from).
 _base_ = "../soft_teacher/soft_teacher_faster_rcnn_r18_fpn_toy.py"
+# the unlabeled loss at the labeled loss's weight (the reference: 4 on COCO at 1-10 % labeled); at 4
+# its pseudo-label errors outweigh the labeled signal on the toy data (docs/toy_protocol.md, section 2)
+model = dict(train_cfg=dict(unsup_weight=1.0))
 # 2 labeled + 2 unlabeled images per iteration, fixed: the control sees the same 2 labeled images
 data = dict(samples_per_gpu=4, sampler=dict(train=dict(sample_ratio=[1, 1], by_prob=False)))
 # continue at the burn-in's final learning rate (no restart at 0.02: see docs/toy_protocol.md)
