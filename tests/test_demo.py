@@ -3,8 +3,9 @@ import json
 import re
 
 import cv2
+import numpy as np
 
-from conftest import REPO_ROOT, run_tool
+from conftest import REPO_ROOT, load_tool, run_tool
 
 CLASSES = ("red_circle", "green_square", "blue_triangle", "yellow_star",
            "magenta_cross", "cyan_ring", "white_diamond", "orange_bar")
@@ -35,7 +36,9 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
         assert int(loaded[2]) - int(loaded[1]) == (0 if model != "grs" else 12), loaded[0]
     header = proc.stdout.splitlines()[1]
     assert all(model in header for model in MODELS)
-    for line in ("bbox mAP (all classes)", "bbox mAP tail (novel)", "AP orange_bar (tail)",
+    assert set(summary["paired_differences"]) == {"soft_teacher - supervised", "grs - soft_teacher",
+                                                  "grs - supervised"}
+    for line in ("paired difference, mean ± std", "bbox mAP (all classes)", "bbox mAP tail (novel)", "AP orange_bar (tail)",
                  "pseudo-label quality on 8 unlabeled images, seed 0", "soft_teacher@0.9", "grs@GbT"):
         assert line in proc.stdout, line
     assert "iteration 4/4, eta" in proc.stderr  # progress lines
@@ -56,3 +59,26 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
     log = [json.loads(line) for line in (run_dir / "grs").glob("*.log.json").__next__().read_text().splitlines()]
     measured = [entry for entry in log if "pseudo_precision@fixed" in entry]
     assert measured and "pseudo_recall@gbt" in measured[-1]  # the training-time hook
+
+
+def test_paired_differences_by_hand():
+    demo = load_tool("demo")
+    metrics = {
+        0: {"supervised": {"bbox_mAP": 0.50, "bbox_mAP_base": 0.60, "bbox_mAP_novel": 0.30},
+            "soft_teacher": {"bbox_mAP": 0.53, "bbox_mAP_base": 0.64, "bbox_mAP_novel": 0.31},
+            "grs": {"bbox_mAP": 0.52, "bbox_mAP_base": 0.60, "bbox_mAP_novel": 0.35}},
+        1: {"supervised": {"bbox_mAP": 0.60, "bbox_mAP_base": 0.70, "bbox_mAP_novel": 0.40},
+            "soft_teacher": {"bbox_mAP": 0.61, "bbox_mAP_base": 0.72, "bbox_mAP_novel": 0.39},
+            "grs": {"bbox_mAP": 0.64, "bbox_mAP_base": 0.70, "bbox_mAP_novel": 0.44}},
+    }
+    differences = demo.paired_differences(metrics)
+    st = differences["soft_teacher - supervised"]["bbox_mAP"]
+    assert np.allclose(st["per_seed"], [0.03, 0.01])
+    assert np.isclose(st["mean"], 0.02) and np.isclose(st["std"], np.sqrt(2) * 0.01)  # |0.03 - 0.01| / sqrt(2)
+    tail = differences["grs - soft_teacher"]["bbox_mAP_novel"]
+    assert np.allclose(tail["per_seed"], [0.04, 0.05]) and np.isclose(tail["mean"], 0.045)
+    assert np.isclose(differences["grs - supervised"]["bbox_mAP_base"]["std"], 0.0)
+    one_seed = demo.paired_differences({0: metrics[0]})
+    assert one_seed["grs - supervised"]["bbox_mAP"]["std"] == 0.0
+    table = demo.format_differences(differences)
+    assert "soft_teacher - supervised" in table and "+0.020 ± 0.014" in table

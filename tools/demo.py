@@ -191,6 +191,33 @@ def format_table(summary, novel_classes, num_seeds):
     return "\n".join(lines)
 
 
+# the comparisons the protocol is about: (model, reference) pairs
+COMPARISONS = (("soft_teacher", "supervised"), ("grs", "soft_teacher"), ("grs", "supervised"))
+COMPARED_KEYS = ("bbox_mAP", "bbox_mAP_base", "bbox_mAP_novel")
+
+
+def paired_differences(metrics_by_seed):
+    """Per comparison and key: the per-seed differences (model - reference, same seed and burn-in),
+    their mean and std (ddof 1; 0 with one seed)."""
+    differences = {}
+    for model, reference in COMPARISONS:
+        entry = {}
+        for key in COMPARED_KEYS:
+            values = [metrics[model][key] - metrics[reference][key] for metrics in metrics_by_seed.values()]
+            entry[key] = dict(per_seed=values, mean=float(np.mean(values)),
+                              std=float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+        differences[f"{model} - {reference}"] = entry
+    return differences
+
+
+def format_differences(differences):
+    lines = [f"{'paired difference, mean ± std':34s}" + "".join(f"{key:>18s}" for key in COMPARED_KEYS)]
+    for name, entry in differences.items():
+        cells = [f"{entry[key]['mean']:+.3f} ± {entry[key]['std']:.3f}" for key in COMPARED_KEYS]
+        lines.append(f"{name:34s}" + "".join(f"{cell:>18s}" for cell in cells))
+    return "\n".join(lines)
+
+
 def quality_columns(quality_by_model):
     """(column name, rule dict) of every measured teacher: the fixed rule, and GbT where present."""
     columns = []
@@ -254,6 +281,7 @@ def main(argv=None):
     summary = summarize(metrics_by_seed, data_cfg.classes)
     summary["seeds"] = {str(seed): {model: {key: metrics[model][key] for key in SUMMARY_KEYS} for model in metrics}
                         for seed, metrics in metrics_by_seed.items()}
+    summary["paired_differences"] = paired_differences(metrics_by_seed)
     summary["pseudo_quality"] = {str(seed): quality for seed, quality in quality_by_seed.items()}
     summary["settings"] = dict(seeds=args.seeds, mode=mode, quick=args.quick,
                                novel_classes=list(data_cfg.novel_classes))
@@ -262,6 +290,7 @@ def main(argv=None):
     print(f"bbox mAP on the toy val set, {'mean ± std over seeds ' if len(args.seeds) > 1 else 'seed '}"
           f"{' '.join(map(str, args.seeds))}")
     print(format_table({m: summary[m] for m in models}, data_cfg.novel_classes, len(args.seeds)))
+    print("\n" + format_differences(summary["paired_differences"]))
     print("\n" + format_quality_table(quality_by_seed[args.seeds[0]], data_cfg.novel_classes, args.seeds[0]))
     print(f"\nfigures: {args.work_dir / 'summary.json'}; plots: {args.work_dir}/seed*/plots, "
           f"{args.work_dir}/seed*/*/pseudo_quality")
