@@ -4,8 +4,9 @@ Stages per training seed, each through the real tools: a supervised burn-in; fro
 same labeled images per iteration, iterations and schedule, the supervised control (labeled
 data only), the soft-teacher baseline and CI-SSOD (GrS), ``--jobs`` of them at a time; every
 model evaluated with ``tools/test.py --eval bbox``; the pseudo-label quality of the burn-in and
-of both teachers on the unlabeled split (``tools/analysis/pseudo_label_quality.py``). It prints one table (mean ± std over the seeds with several
-seeds) and writes ``summary.json`` and training plots under the work dir.
+of both teachers on the unlabeled split (``tools/analysis/pseudo_label_quality.py``). It prints
+the table (mean ± std with several seeds), the paired per-seed differences between the models
+and the pseudo-label quality, and writes ``summary.json`` and training plots under the work dir.
 
 ``--seeds 0 1 2 --full`` is the full protocol (longer schedules, docs/toy_protocol.md);
 ``--quick`` (or ``SSOD_DEMO_QUICK=1``) runs a few iterations per stage, for CI.
