@@ -719,7 +719,8 @@ def test_demo_arms_share_every_setting_but_the_method():
         for key in ("optimizer", "optimizer_config", "lr_config", "runner"):
             assert arm[key] == control[key], key
         sampler = arm["data"]["sampler"]["train"]
-        labeled_per_iteration = arm["data"]["samples_per_gpu"] * sampler["sample_ratio"][0] // sum(sampler["sample_ratio"])
+        ratio = sampler["sample_ratio"]
+        labeled_per_iteration = arm["data"]["samples_per_gpu"] * ratio[0] // sum(ratio)
         assert not sampler["by_prob"] and labeled_per_iteration == control["data"]["samples_per_gpu"] == 2
     assert soft_teacher["model"]["train_cfg"]["unsup_weight"] == 1.0
     loss_or_train_cfg = r"(model\.model\.roi_head\.bbox_head\.loss_cls|data\.train)\..*"

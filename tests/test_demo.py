@@ -38,7 +38,8 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
     assert all(model in header for model in MODELS)
     assert set(summary["paired_differences"]) == {"soft_teacher - supervised", "grs - soft_teacher",
                                                   "grs - supervised"}
-    for line in ("paired difference, mean ± std", "bbox mAP (all classes)", "bbox mAP tail (novel)", "AP orange_bar (tail)",
+    for line in ("paired difference, mean ± std", "bbox mAP (all classes)", "bbox mAP tail (novel)",
+                 "AP orange_bar (tail)",
                  "pseudo-label quality on 8 unlabeled images, seed 0", "soft_teacher@0.9", "grs@GbT"):
         assert line in proc.stdout, line
     assert "iteration 4/4, eta" in proc.stderr  # progress lines
