@@ -8,7 +8,7 @@ install:
 	bash tools/install/install.sh
 
 toy-data: install
-	$(PYTHON_ENV) tools/dataset/make_toy_dataset.py --out dataset/toy --seed 0
+	$(PYTHON_ENV) tools/dataset/make_toy_dataset.py --out dataset/toy --seed 0 --replace-other-sizes
 
 test: install
 	$(PYTHON_ENV) -m pytest tests $(PYTEST_ARGS)

@@ -62,6 +62,33 @@ def test_quick_demo_writes_summary_table_and_plots(toy_workspace):
     assert measured and "pseudo_recall@gbt" in measured[-1]  # the training-time hook
 
 
+def test_resume_reuses_finished_stages_and_retrains_the_rest(toy_workspace, monkeypatch):
+    work_dir = toy_workspace / "work_dirs/demo_resume"
+    quick = {"SSOD_DEMO_QUICK": "1"}
+    run_tool([REPO_ROOT / "tools/demo.py", "--work-dir", work_dir], cwd=toy_workspace, extra_env=quick)
+    first = json.loads((work_dir / "summary.json").read_text())
+    run_dir = work_dir / "seed0"
+    # a crash between training and evaluation: the soft teacher has a checkpoint but no metrics
+    (run_dir / "soft_teacher/metrics.json").unlink()
+    proc = run_tool([REPO_ROOT / "tools/demo.py", "--work-dir", work_dir, "--resume"], cwd=toy_workspace,
+                    extra_env=quick)
+    trained = set(re.findall(r"training (\w+) \(", proc.stderr))
+    reused = set(re.findall(r"(\w+): reusing the finished run", proc.stderr))
+    assert trained == {"soft_teacher"} and reused == {"burn_in", "supervised", "grs"}
+    second = json.loads((work_dir / "summary.json").read_text())
+    for model in MODELS:
+        assert second["seeds"]["0"][model] == first["seeds"]["0"][model], model  # deterministic retraining
+
+    demo = load_tool("demo")
+    monkeypatch.chdir(toy_workspace)  # the toy data the settings record is the working directory's
+    seed_run = demo.SeedRun(work_dir, 0, "quick", 8, jobs=1, resume=True)
+    settings = seed_run.stage_settings("grs", run_dir / "burn_in/latest.pth")
+    assert json.loads((run_dir / "grs" / demo.STAGE_RECORD).read_text()) == settings
+    assert seed_run.finished_stage("grs", settings) is not None
+    assert seed_run.finished_stage("grs", dict(settings, mode="demo")) is None  # other schedule: train again
+    assert seed_run.finished_stage("grs", dict(settings, load_from_sha256="0" * 64)) is None  # other burn-in
+
+
 def test_paired_differences_by_hand():
     demo = load_tool("demo")
     metrics = {

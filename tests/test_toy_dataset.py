@@ -213,6 +213,25 @@ def test_existing_output_is_not_overwritten_without_force(tmp_path):
         toy.generate_toy_dataset(out, TINY, force=True)
 
 
+def test_replace_other_sizes_replaces_only_a_generated_toy_dataset(tmp_path):
+    out = tmp_path / "toy"
+    toy.generate_toy_dataset(out, TINY)
+    more_val = toy.ToyParams(seed=0, num_labeled=15, num_unlabeled=4, num_val=16)
+    with pytest.raises(toy.ToyDatasetError, match="--replace-other-sizes"):
+        toy.generate_toy_dataset(out, more_val)
+    assert toy.generate_toy_dataset(out, more_val, replace_other_sizes=True)
+    assert len(_coco(out, "val")["images"]) == 16
+    assert not toy.generate_toy_dataset(out, more_val, replace_other_sizes=True)  # already there: untouched
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(toy.ToyDatasetError, match="notes.txt"):
+        toy.generate_toy_dataset(out, TINY, replace_other_sizes=True)
+    (out / "notes.txt").unlink()
+    manifest = json.loads((out / toy.MANIFEST_NAME).read_text())
+    (out / toy.MANIFEST_NAME).write_text(json.dumps(dict(manifest, generator="someone else")))
+    with pytest.raises(toy.ToyDatasetError, match="someone else"):
+        toy.generate_toy_dataset(out, TINY, replace_other_sizes=True)
+
+
 def test_stale_staging_folder_is_replaced(tmp_path):
     staging = tmp_path / "toy.partial"
     (staging / "train").mkdir(parents=True)

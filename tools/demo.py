@@ -9,9 +9,12 @@ the table (mean ± std with several seeds), the paired per-seed differences betw
 and the pseudo-label quality, and writes ``summary.json`` and training plots under the work dir.
 
 ``--seeds 0 1 2 --full`` is the full protocol (longer schedules, docs/toy_protocol.md);
-``--quick`` (or ``SSOD_DEMO_QUICK=1``) runs a few iterations per stage, for CI.
+``--quick`` (or ``SSOD_DEMO_QUICK=1``) runs a few iterations per stage, for CI. ``--resume`` reuses the
+stages an earlier run finished in the same work dir with the same settings: it adds seeds to a protocol
+run, or finishes one that was interrupted, without training anything twice.
 """
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +58,8 @@ FULL_OPTIONS = {
 }
 QUICK_PLQ_IMAGES = 8
 DEMO_PLQ_IMAGES = 160  # unlabeled images measured by default (all 640: about 3 minutes per model on 2 cores)
+STAGE_RECORD = "demo_stage.json"  # written when a stage has finished; what --resume checks
+TOY_MANIFEST = Path("dataset/toy/manifest.json")  # the configs' data root is relative to the working directory
 SUMMARY_KEYS = ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_base", "bbox_mAP_novel")
 PROGRESS = re.compile(r"Iter \[(\d+)/(\d+)\].*?eta: ([\d:]+(?: day[s]?, [\d:]+)?)")
 
@@ -87,9 +92,9 @@ def stage_options(stage, mode):
 class SeedRun:
     """The stages of one training seed under ``work_dir/seed<N>``, each a real tool in a child process."""
 
-    def __init__(self, work_dir, seed, mode, plq_images, jobs):
+    def __init__(self, work_dir, seed, mode, plq_images, jobs, resume=False):
         self.run_dir = work_dir / f"seed{seed}"
-        self.seed, self.mode, self.plq_images, self.jobs = seed, mode, plq_images, jobs
+        self.seed, self.mode, self.plq_images, self.jobs, self.resume = seed, mode, plq_images, jobs, resume
 
     def train(self, stage, load_from, threads):
         stage_dir = self.run_dir / stage
@@ -132,10 +137,44 @@ class SeedRun:
             return json.load(f)
 
     def stage(self, stage, load_from, threads):
-        """Train, evaluate and (burn-in and teachers) measure the pseudo labels of one stage."""
+        """Train, evaluate and (burn-in and teachers) measure the pseudo labels of one stage; with
+        ``resume``, reuse the stage's earlier results if it finished with the same settings."""
+        settings = self.stage_settings(stage, load_from)
+        record = self.run_dir / stage / STAGE_RECORD
+        if self.resume:
+            finished = self.finished_stage(stage, settings)
+            if finished is not None:
+                return finished
+        record.unlink(missing_ok=True)
         checkpoint = self.train(stage, load_from, threads)
         metrics = self.evaluate(stage, checkpoint, threads)
-        quality = self.pseudo_quality(stage, checkpoint, threads) if stage in ("burn_in",) + TEACHERS else None
+        quality = self.pseudo_quality(stage, checkpoint, threads) if measures_quality(stage) else None
+        record.write_text(json.dumps(settings, indent=1))
+        return checkpoint, metrics, quality
+
+    def stage_settings(self, stage, load_from):
+        """What a stage's results depend on: seed, schedule, the checkpoint it starts from, the data."""
+        return dict(seed=self.seed, mode=self.mode, config=CONFIG_NAMES[stage], options=stage_options(stage, self.mode),
+                    load_from_sha256=file_sha256(load_from) if load_from is not None else None,
+                    pseudo_quality_images=self.plq_images if measures_quality(stage) else None,
+                    toy_dataset=json.loads(TOY_MANIFEST.read_text()).get("params") if TOY_MANIFEST.is_file() else None)
+
+    def finished_stage(self, stage, settings):
+        """(checkpoint, metrics, quality) of a stage an earlier run finished with ``settings``, else None."""
+        stage_dir = self.run_dir / stage
+        try:
+            if json.loads((stage_dir / STAGE_RECORD).read_text()) != settings:
+                logger.info(f"{stage}: the earlier run in {stage_dir} had other settings; training it again")
+                return None
+            metrics = json.loads((stage_dir / "metrics.json").read_text())["metric"]
+            quality = (json.loads((stage_dir / "pseudo_quality/pseudo_quality.json").read_text())
+                       if measures_quality(stage) else None)
+        except (OSError, ValueError, KeyError):
+            return None  # never finished, or its files are incomplete: train it again
+        checkpoint = stage_dir / "latest.pth"
+        if not checkpoint.is_file():
+            return None
+        logger.info(f"{stage}: reusing the finished run in {stage_dir} (--resume)")
         return checkpoint, metrics, quality
 
     def run_all(self):
@@ -158,6 +197,18 @@ class SeedRun:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {stage: pool.submit(self.stage, stage, load_from, threads) for stage, load_from in stages}
             return {stage: future.result() for stage, future in futures.items()}
+
+
+def measures_quality(stage):
+    return stage in ("burn_in",) + TEACHERS
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def summarize(metrics_by_seed, class_names):
@@ -259,8 +310,11 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true", help="the full protocol's longer schedules")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("SSOD_DEMO_QUICK") == "1",
                         help="a few iterations per stage (for CI); also SSOD_DEMO_QUICK=1")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="models trained at once from the burn-in, sharing the CPU cores (default 2)")
+    parser.add_argument("--jobs", type=int, default=3,
+                        help="models trained at once from the burn-in, sharing the CPU cores (default 3: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse every stage an earlier run finished in --work-dir with the same settings "
+                             "(seed, schedule, starting checkpoint, toy data), e.g. to add seeds or after a crash")
     parser.add_argument("--pseudo-quality-images", type=int, default=None,
                         help=f"unlabeled images for the pseudo-label quality (default {DEMO_PLQ_IMAGES}; "
                              f"{QUICK_PLQ_IMAGES} with --quick)")
@@ -276,7 +330,7 @@ def main(argv=None):
     metrics_by_seed, quality_by_seed = {}, {}
     for seed in args.seeds:
         metrics_by_seed[seed], quality_by_seed[seed] = SeedRun(args.work_dir, seed, mode, plq_images,
-                                                               args.jobs).run_all()
+                                                               args.jobs, args.resume).run_all()
 
     data_cfg = Config.fromfile(str(REPO_ROOT / "configs/_base_/datasets/toy_detection.py"))
     summary = summarize(metrics_by_seed, data_cfg.classes)
