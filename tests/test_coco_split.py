@@ -62,3 +62,16 @@ def test_unknown_novel_class_is_rejected(tmp_path, dataset):
     with pytest.raises(ValueError, match="not among the dataset classes"):
         build_dataset(dict(type="CocoSplitDataset", classes=CLASSES, novel_classes=("dog",),
                            ann_file=dataset.ann_file, img_prefix=str(tmp_path), pipeline=[], test_mode=True))
+
+
+def test_image_subset_metrics_score_only_the_chosen_images(dataset):
+    results = _detections({0, 1, 2})
+    results[2] = [np.zeros((0, 5), np.float32) for _ in CLASSES]  # image 3: its two objects missed ...
+    results[2][1] = np.array([[0, 0, 10, 10, 0.99]], np.float32)  # ... and a false c1 box
+    on_first_two = dataset.image_subset_metrics(results, [1, 2])
+    assert on_first_two == pytest.approx({"bbox_mAP": 1.0, "bbox_mAP_base": 1.0, "bbox_mAP_novel": 1.0})
+    # image 3 alone: c0 and c2 missed (AP 0); c1 has no ground truth there, so it does not count
+    assert dataset.image_subset_metrics(results, [3]) == pytest.approx(
+        {"bbox_mAP": 0.0, "bbox_mAP_base": 0.0, "bbox_mAP_novel": 0.0})
+    whole = dataset.evaluate(results)
+    assert dataset.image_subset_metrics(results, [1, 2, 3])["bbox_mAP"] == pytest.approx(whole["bbox_mAP"])

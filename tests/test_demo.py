@@ -85,7 +85,9 @@ def test_resume_reuses_finished_stages_and_retrains_the_rest(toy_workspace, monk
     settings = seed_run.stage_settings("grs", run_dir / "burn_in/latest.pth")
     assert json.loads((run_dir / "grs" / demo.STAGE_RECORD).read_text()) == settings
     assert seed_run.finished_stage("grs", settings) is not None
-    assert seed_run.finished_stage("grs", dict(settings, mode="demo")) is None  # other schedule: train again
+    assert seed_run.finished_stage("grs", dict(settings, options=[])) is None  # other schedule: train again
+    assert demo.SeedRun(work_dir, 0, "full", 8, jobs=1).stage_settings("burn_in", None) == \
+        demo.SeedRun(work_dir, 0, "demo", 8, jobs=1).stage_settings("burn_in", None)  # one burn-in for both
     assert seed_run.finished_stage("grs", dict(settings, load_from_sha256="0" * 64)) is None  # other burn-in
 
 

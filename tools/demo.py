@@ -153,8 +153,9 @@ class SeedRun:
         return checkpoint, metrics, quality
 
     def stage_settings(self, stage, load_from):
-        """What a stage's results depend on: seed, schedule, the checkpoint it starts from, the data."""
-        return dict(seed=self.seed, mode=self.mode, config=CONFIG_NAMES[stage], options=stage_options(stage, self.mode),
+        """What a stage's results depend on: seed, schedule, the checkpoint it starts from, the data (so the
+        burn-in, the same in the demo and ``--full``, is shared by both)."""
+        return dict(seed=self.seed, config=CONFIG_NAMES[stage], options=stage_options(stage, self.mode),
                     load_from_sha256=file_sha256(load_from) if load_from is not None else None,
                     pseudo_quality_images=self.plq_images if measures_quality(stage) else None,
                     toy_dataset=json.loads(TOY_MANIFEST.read_text()).get("params") if TOY_MANIFEST.is_file() else None)

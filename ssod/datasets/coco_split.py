@@ -59,10 +59,19 @@ class CocoSplitDataset(CocoDataset):
             scores.update({f"bbox_AP_{name}": float(ap) for name, ap in zip(self.CLASSES, per_class)})
         return scores
 
-    def _coco_eval(self, coco_det, cat_ids):
+    def image_subset_metrics(self, results, img_ids):
+        """bbox mAP over all classes and each class subset (``bbox_mAP``, ``bbox_mAP_novel``, ...) of
+        ``results`` (one entry per image, dataset order) scored on the images ``img_ids`` only: what a
+        smaller val set would have measured."""
+        coco_det = self.coco.loadRes(self._det2json(results))
+        subsets = dict(all=self.cat_ids, **self._class_subsets())
+        return {("bbox_mAP" if subset == "all" else f"bbox_mAP_{subset}"):
+                float(self._coco_eval(coco_det, cat_ids, img_ids).stats[0]) for subset, cat_ids in subsets.items()}
+
+    def _coco_eval(self, coco_det, cat_ids, img_ids=None):
         evaluator = COCOeval(self.coco, coco_det, "bbox")
         evaluator.params.catIds = list(cat_ids)
-        evaluator.params.imgIds = self.img_ids
+        evaluator.params.imgIds = self.img_ids if img_ids is None else list(img_ids)
         with contextlib.redirect_stdout(io.StringIO()):
             evaluator.evaluate()
             evaluator.accumulate()
