@@ -53,11 +53,18 @@ def test_spread_by_hand(toy_eval):
     dataset = build_dataset(dict(Config.fromfile(str(config)).data.test, test_mode=True))
     results = tool.load_detections(str(detections), dataset)
     # the found and the missed images apart: AP 1 and 0; mixed: half the objects found on each
-    apart = tool.subset_spread(dataset, results, [[1, 2], [3, 4]])["bbox_mAP"]
+    apart_scores = tool.subset_scores(dataset, results, [[1, 2], [3, 4]])
+    apart = tool.spread(apart_scores)["bbox_mAP"]
     assert apart["whole"] == pytest.approx(HALF_FOUND_AP, abs=1e-4)
     assert apart["mean"] == pytest.approx(0.5) and apart["std"] == pytest.approx(np.sqrt(0.5))
-    mixed = tool.subset_spread(dataset, results, [[1, 3], [2, 4]])["bbox_mAP"]
+    mixed = tool.spread(tool.subset_scores(dataset, results, [[1, 3], [2, 4]]))["bbox_mAP"]
     assert mixed["mean"] == pytest.approx(HALF_FOUND_AP, abs=1e-4) and mixed["std"] == pytest.approx(0.0)
+    # a perfect model minus this one: 0 on images 1-2, +1 on images 3-4
+    perfect = [[np.array([[x, y, x + w, y + h, 0.9]], np.float32), np.zeros((0, 5), np.float32)]
+               for x, y, w, h in BOXES.values()]
+    difference = tool.spread(tool.subset_scores(dataset, perfect, [[1, 2], [3, 4]]), apart_scores)["bbox_mAP"]
+    assert difference["whole"] == pytest.approx(1 - HALF_FOUND_AP, abs=1e-4)
+    assert difference["mean"] == pytest.approx(0.5) and difference["std"] == pytest.approx(np.sqrt(0.5))
     with pytest.raises(ValueError, match="detections for 3 images, but the test set of the config has 4"):
         mmcv.dump(results[:3], str(detections))
         tool.load_detections(str(detections), dataset)
@@ -67,8 +74,9 @@ def test_command_line_prints_and_writes_the_figures(toy_eval, tmp_path):
     config, detections = toy_eval
     out = tmp_path / "noise.json"
     proc = run_tool([REPO_ROOT / "tools/analysis/val_set_noise.py", config, detections, "--subset-size", "2",
-                     "--out", out], cwd=tmp_path)
-    assert "mean ± std over 2 disjoint subsets of 2 images" in proc.stdout
+                     "--baseline", detections, "--out", out], cwd=tmp_path)
+    assert "mean ± std over 2 disjoint subsets of 2 images" in proc.stdout and f"minus {detections}" in proc.stdout
     figures = json.loads(out.read_text())
     assert figures["num_subsets"] == 2 and set(figures["models"][str(detections)]) == {
         "bbox_mAP", "bbox_mAP_base", "bbox_mAP_novel"}
+    assert figures["differences"][str(detections)]["bbox_mAP"] == {"whole": 0.0, "mean": 0.0, "std": 0.0}
