@@ -59,14 +59,15 @@ class CocoSplitDataset(CocoDataset):
             scores.update({f"bbox_AP_{name}": float(ap) for name, ap in zip(self.CLASSES, per_class)})
         return scores
 
-    def image_subset_metrics(self, results, img_ids):
-        """bbox mAP over all classes and each class subset (``bbox_mAP``, ``bbox_mAP_novel``, ...) of
-        ``results`` (one entry per image, dataset order) scored on the images ``img_ids`` only: what a
-        smaller val set would have measured."""
+    def image_subset_metrics(self, results, image_subsets):
+        """For each list of image ids in ``image_subsets``: bbox mAP over all classes and each class subset
+        (``bbox_mAP``, ``bbox_mAP_novel``, ...) of ``results`` (one entry per image, dataset order) scored
+        on those images only, what a smaller val set would have measured."""
         coco_det = self.coco.loadRes(self._det2json(results))
-        subsets = dict(all=self.cat_ids, **self._class_subsets())
-        return {("bbox_mAP" if subset == "all" else f"bbox_mAP_{subset}"):
-                float(self._coco_eval(coco_det, cat_ids, img_ids).stats[0]) for subset, cat_ids in subsets.items()}
+        class_subsets = dict(all=self.cat_ids, **self._class_subsets())
+        return [{("bbox_mAP" if name == "all" else f"bbox_mAP_{name}"):
+                 float(self._coco_eval(coco_det, cat_ids, img_ids).stats[0]) for name, cat_ids in class_subsets.items()}
+                for img_ids in image_subsets]
 
     def _coco_eval(self, coco_det, cat_ids, img_ids=None):
         evaluator = COCOeval(self.coco, coco_det, "bbox")

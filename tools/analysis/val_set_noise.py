@@ -44,8 +44,8 @@ def disjoint_subsets(img_ids, size, seed):
 
 def subset_scores(dataset, results, subsets):
     """The metrics of ``results`` on the whole set, and on each of ``subsets``."""
-    return (dataset.image_subset_metrics(results, dataset.img_ids),
-            [dataset.image_subset_metrics(results, subset) for subset in subsets])
+    whole, *per_subset = dataset.image_subset_metrics(results, [dataset.img_ids, *subsets])
+    return whole, per_subset
 
 
 def spread(scores, baseline_scores=None):
